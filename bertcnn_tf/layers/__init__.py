@@ -1,0 +1,17 @@
+"""Pure Keras 3 layers that turn BERT's token vectors into features."""
+
+from bertcnn_tf.layers.cls_token_pooling import ClsTokenPooling
+from bertcnn_tf.layers.fixed_length_cnn import FixedLengthCNN
+from bertcnn_tf.layers.masked_global_average_pooling import (
+    MaskedGlobalAveragePooling1D,
+)
+from bertcnn_tf.layers.masked_global_max_pooling import MaskedGlobalMaxPooling1D
+from bertcnn_tf.layers.text_cnn import TextCNN
+
+__all__ = [
+    "ClsTokenPooling",
+    "FixedLengthCNN",
+    "MaskedGlobalAveragePooling1D",
+    "MaskedGlobalMaxPooling1D",
+    "TextCNN",
+]

@@ -1,0 +1,233 @@
+import os
+
+import keras
+import keras_hub
+from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import check_config_class
+from keras_hub.src.utils.preset_utils import get_preset_loader
+from keras_hub.src.utils.preset_utils import load_json
+
+from bertcnn_tf.backbones import DEFAULT_SEQUENCE_LENGTH
+from bertcnn_tf.backbones import load_backbone
+from bertcnn_tf.models.heads import HEADS
+from bertcnn_tf.models.heads import default_dropout
+from bertcnn_tf.models.heads import make_head
+
+# BertBackbone's pooler feeds `pooled_output`, which no head here reads.
+POOLER_LAYER = "pooled_dense"
+
+
+@keras.saving.register_keras_serializable(package="bertcnn_tf")
+class BertCNNClassifier(keras_hub.models.TextClassifier):
+    """A text classifier with a CNN (or a pooling) head over BERT's tokens.
+
+    The backbone's `sequence_output` (`[batch, time, hidden]`, one vector per
+    token) goes through a head, dropout and a `Dense` layer:
+
+    - `"cnn"`: `TextCNN`, parallel convolutions (kernel sizes 3, 4, 5) with
+      masked max pooling (Kim, 2014). Padding-invariant.
+    - `"cls"`: the [CLS] token's vector.
+    - `"mean"` / `"max"`: masked mean / max over the real tokens.
+    - `"seed"`: the seed article's head (`Conv1D(100, 3, "same")`,
+      `MaxPooling1D(2, 2)`, flatten, dropout 0.2); it ties the model to the
+      preprocessor's `sequence_length`.
+
+    With an attached `preprocessor` it takes raw strings in `fit`, `predict`
+    and `evaluate`, like every keras-hub task. The backbone's pooler is
+    frozen, since no head reads it.
+
+    Args:
+        backbone: A `keras_hub.models.BertBackbone` (keras-nlp's is the same
+            class).
+        num_classes: int. Number of classes.
+        preprocessor: A `keras_hub.models.BertTextClassifierPreprocessor` or
+            `None` (then inputs are `token_ids`, `segment_ids`,
+            `padding_mask`).
+        head: One of `"cnn"`, `"cls"`, `"mean"`, `"max"`, `"seed"`.
+            Defaults to `"cnn"`.
+        kernel_sizes: tuple of ints. `TextCNN` window widths, for `"cnn"`.
+        filters: int. Feature maps per kernel size, for `"cnn"`.
+        pooling: `"max"`, `"mean"` or `"max_mean"`, for `"cnn"`.
+        dropout: float or `None`. Dropout before the `Dense` layer; `None`
+            uses 0.1 (0.2 for `"seed"`, as in the article).
+        activation: Optional activation of the outputs; `None` gives logits,
+            `"softmax"` probabilities.
+
+    Examples:
+
+    Raw strings with a tiny random backbone.
+    ```python
+    import keras_hub
+    import bertcnn_tf
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += ["the", "quick", "brown", "fox", "jumped", "."]
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab)
+    preprocessor = bertcnn_tf.make_preprocessor(tokenizer, sequence_length=16)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocab), num_layers=2, num_heads=2,
+        hidden_dim=16, intermediate_dim=32, max_sequence_length=16,
+    )
+    classifier = bertcnn_tf.BertCNNClassifier(
+        backbone, num_classes=2, preprocessor=preprocessor, filters=8,
+    )
+    classifier.fit(["the quick fox", "the brown fox jumped"], [0, 1], epochs=1)
+    classifier.predict(["the fox"])
+    ```
+
+    From the offline all-MiniLM-L6-v2, or any backbone source.
+    ```python
+    classifier = bertcnn_tf.BertCNNClassifier.from_preset(
+        "offline", num_classes=4, sequence_length=128,
+    )
+    ```
+    """
+
+    # `None` keeps keras-hub's `TextClassifier.from_preset("bert_...")` from
+    # choosing this class over `BertTextClassifier` (its lookup goes by this
+    # attribute); `from_preset` below loads BERT itself.
+    backbone_cls = None
+    preprocessor_cls = keras_hub.models.BertTextClassifierPreprocessor
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        head="cnn",
+        kernel_sizes=(3, 4, 5),
+        filters=128,
+        pooling="max",
+        dropout=None,
+        activation=None,
+        **kwargs,
+    ):
+        if head not in HEADS:
+            raise ValueError(
+                f"`head` must be one of {HEADS}. Received: head={head!r}"
+            )
+        sequence_length = None
+        if head == "seed":
+            sequence_length = getattr(preprocessor, "sequence_length", None)
+            if not sequence_length:
+                raise ValueError(
+                    'head="seed" flattens a fixed-length feature map, so the '
+                    "model needs one sequence length, but no preprocessor "
+                    "with a `sequence_length` was given. Pass "
+                    "`preprocessor=make_preprocessor(tokenizer, "
+                    "sequence_length=128)`, or use head='cnn', which works "
+                    "with any length."
+                )
+        freeze_pooler(backbone)
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.head_layer = make_head(
+            head, kernel_sizes, filters, pooling, dtype=backbone.dtype_policy
+        )
+        self.output_dropout = keras.layers.Dropout(
+            default_dropout(head) if dropout is None else dropout,
+            dtype=backbone.dtype_policy,
+            name="output_dropout",
+        )
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            activation=activation,
+            dtype=backbone.dtype_policy,
+            name="logits",
+        )
+
+        # === Functional Model ===
+        inputs = {
+            name: keras.Input(shape=(sequence_length,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
+        }
+        sequence = backbone(inputs)["sequence_output"]
+        features = self.head_layer(sequence, padding_mask=inputs["padding_mask"])
+        outputs = self.output_dense(self.output_dropout(features))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.head = head
+        self.kernel_sizes = tuple(kernel_sizes)
+        self.filters = filters
+        self.pooling = pooling
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Configures training; like `TextClassifier.compile`, with AdamW.
+
+        `optimizer="auto"` is AdamW at 5e-5 with weight decay 0.01, not
+        applied to biases and LayerNorm scales. Compiling also re-freezes
+        the backbone's unused pooler, which `backbone.trainable = True`
+        unfreezes, so that Keras never warns that its gradients do not exist.
+        """
+        freeze_pooler(self.backbone)
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
+            optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset,
+        load_weights=True,
+        sequence_length=DEFAULT_SEQUENCE_LENGTH,
+        **kwargs,
+    ):
+        """Builds a classifier from any backbone source, or reloads a saved one.
+
+        Args:
+            preset: A directory written by `save_to_preset` (the classifier
+                comes back whole, head weights included), or any backbone
+                source `bertcnn_tf.load_backbone` takes: `"offline"`, a local
+                keras-hub preset or Hugging Face BERT directory, a keras-hub
+                preset name.
+            load_weights: bool. `False` gives random weights.
+            sequence_length: int. For a new classifier: the preprocessor's
+                longest input in tokens.
+            **kwargs: Constructor arguments (`num_classes`, `head`, ...).
+        """
+        if is_saved_classifier(preset, cls):
+            loader = get_preset_loader(preset)
+            return loader.load_task(cls, load_weights, True, **kwargs)
+        backbone, preprocessor = load_backbone(
+            preset,
+            sequence_length=sequence_length,
+            load_weights=load_weights,
+            dtype=kwargs.pop("dtype", None),
+        )
+        kwargs.setdefault("preprocessor", preprocessor)
+        return cls(backbone=backbone, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "head": self.head,
+                "kernel_sizes": list(self.kernel_sizes),
+                "filters": self.filters,
+                "pooling": self.pooling,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+            }
+        )
+        return config
+
+
+def freeze_pooler(backbone):
+    """Makes the backbone's pooler (unused by every head here) untrainable."""
+    backbone.get_layer(POOLER_LAYER).trainable = False
+
+
+def is_saved_classifier(preset, cls):
+    """Whether `preset` is a local directory saved from `cls` by `save_to_preset`."""
+    task_file = os.path.join(os.fspath(preset), TASK_CONFIG_FILE)
+    if not os.path.exists(task_file):
+        return False
+    return issubclass(check_config_class(load_json(preset, TASK_CONFIG_FILE)), cls)
