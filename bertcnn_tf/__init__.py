@@ -10,12 +10,14 @@ from bertcnn_tf.backbones import BackboneSourceError  # noqa: E402
 from bertcnn_tf.backbones import load_backbone  # noqa: E402
 from bertcnn_tf.backbones import make_preprocessor  # noqa: E402
 from bertcnn_tf.models import BertCNNClassifier  # noqa: E402
+from bertcnn_tf.models.bert_cnn_classifier import freeze_pooler  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackboneSourceError",
     "BertCNNClassifier",
+    "freeze_pooler",
     "layers",
     "load_backbone",
     "make_preprocessor",

@@ -64,9 +64,19 @@ class FixedLengthCNN(keras.layers.Layer):
                 "which works with any length."
             )
         self.convolution.build(inputs_shape)
+        self.sequence_length = inputs_shape[1]
         self.built = True
 
     def call(self, inputs, padding_mask=None):
+        length = inputs.shape[1]
+        if length is not None and length != self.sequence_length:
+            raise ValueError(
+                f"This head was built for sequences of {self.sequence_length} "
+                f"tokens and received {length}: its flattened feature map has "
+                "one fixed width. Pad every input to "
+                f"{self.sequence_length} tokens (keep the preprocessor's "
+                "`sequence_length`), or use TextCNN, which works with any length."
+            )
         inputs = zero_padded_positions(inputs, padding_mask)
         return self.flatten(self.pooling(self.convolution(inputs)))
 

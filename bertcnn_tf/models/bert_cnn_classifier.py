@@ -119,6 +119,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                     "with any length."
                 )
         freeze_pooler(backbone)
+        self._fixed_sequence_length = sequence_length
 
         # === Layers ===
         self.backbone = backbone
@@ -157,6 +158,23 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
 
+    @property
+    def preprocessor(self):
+        return self._preprocessor
+
+    @preprocessor.setter
+    def preprocessor(self, value):
+        fixed = getattr(self, "_fixed_sequence_length", None)
+        length = getattr(value, "sequence_length", None)
+        if fixed and value is not None and length != fixed:
+            raise ValueError(
+                f'This head="seed" model was built for sequences of {fixed} '
+                f"tokens; a preprocessor with sequence_length={length} would "
+                "feed it another length. Use a preprocessor with "
+                f"sequence_length={fixed}, or rebuild the model."
+            )
+        self._preprocessor = value
+
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """Configures training; like `TextClassifier.compile`, with AdamW.
 
@@ -170,6 +188,22 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
             optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
             optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_compile_config(self):
+        # keras-hub compiles every task on construction; an optimizer that
+        # never ran has no state worth saving, and restoring its settings
+        # would build it and then fail to match the empty saved state.
+        if self.compiled and self.optimizer.built:
+            return super().get_compile_config()
+        return None
+
+    def compile_from_config(self, config):
+        # Keras skips this for models with a custom `compile()`; ours takes
+        # the same arguments, so a reloaded `.keras` file comes back compiled
+        # and its optimizer state can be restored.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     @classmethod
     def from_preset(

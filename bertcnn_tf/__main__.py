@@ -1,0 +1,3 @@
+from bertcnn_tf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Tiny random backbones and preprocessors, built in seconds, for the tests."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+import pytest  # noqa: E402
+
+import bertcnn_tf  # noqa: E402
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = (
+    "the a good bad movie film great awful plot actors loved hated it was "
+    "is not very boring fun service delivery late refund price ok , . !"
+).split()
+VOCABULARY = SPECIAL_TOKENS + WORDS
+
+
+def tiny_tokenizer():
+    return keras_hub.models.BertTokenizer(vocabulary=VOCABULARY, lowercase=True)
+
+
+def tiny_backbone(dtype=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=len(VOCABULARY),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=128,
+        dtype=dtype,
+    )
+
+
+def tiny_classifier(head="cnn", sequence_length=16, num_classes=3, dtype=None, **kwargs):
+    kwargs.setdefault("filters", 8)
+    return bertcnn_tf.BertCNNClassifier(
+        tiny_backbone(dtype=dtype),
+        num_classes=num_classes,
+        preprocessor=bertcnn_tf.make_preprocessor(tiny_tokenizer(), sequence_length),
+        head=head,
+        **kwargs,
+    )
+
+
+TEXTS = [
+    "the movie was great !",
+    "awful plot , bad actors",
+    "it was not very good",
+    "loved it",
+    "late delivery",
+    "",
+]
+LABELS = [0, 1, 1, 0, 2, 2]
+
+
+@pytest.fixture
+def texts():
+    return list(TEXTS)
+
+
+@pytest.fixture
+def labels():
+    return list(LABELS)
