@@ -1,7 +1,146 @@
-"""The `bertcnn` command: parses flags and calls the package's functions."""
+"""The `bertcnn` command: parses flags and calls the package's functions.
+
+```
+bertcnn train --train train.csv --output runs/first [--validation dev.csv] [--test test.csv]
+bertcnn evaluate --model runs/first --data test.csv
+bertcnn predict --model runs/first "where is my parcel?" "charged twice"
+bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean
+bertcnn demo
+```
+"""
 
 import argparse
+import dataclasses
+import json
 import sys
+
+from bertcnn_tf.data import DataError
+
+
+
+def training_config(args, **overrides):
+    from bertcnn_tf.training import TrainingConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.multi_label and values.get("label_separator") is None:
+        values["label_separator"] = "|"
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def read_split(args, path, config, require_labels=True):
+    from bertcnn_tf.data import read_examples
+
+    examples = read_examples(
+        path,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        text_pair_column=config.text_pair_column,
+        label_separator=config.label_separator,
+        encoding=args.encoding,
+        require_labels=require_labels,
+    )
+    note = examples.dropped_summary()
+    print(f"{path}: {len(examples)} rows" + (f" (dropped {note})" if note else ""))
+    return examples
+
+
+def train_command(args):
+    from bertcnn_tf.training import train
+
+    config = training_config(args)
+    train_examples = read_split(args, args.train, config)
+    validation = read_split(args, args.validation, config) if args.validation else None
+    test = read_split(args, args.test, config) if args.test else None
+    _, report = train(train_examples, args.output, config, validation, test)
+    print_metrics(report["splits"], args.output)
+    return 0
+
+
+def compare_command(args):
+    import os
+
+    from bertcnn_tf.training import train
+
+    heads = [head.strip() for head in args.heads.split(",") if head.strip()]
+    config = training_config(args)
+    train_examples = read_split(args, args.train, config)
+    validation = read_split(args, args.validation, config) if args.validation else None
+    test = read_split(args, args.test, config) if args.test else None
+    results = {}
+    for head in heads:
+        print(f"\n=== head={head} ===")
+        head_config = dataclasses.replace(config, head=head)
+        _, report = train(train_examples, os.path.join(args.output, head), head_config, validation, test)
+        results[head] = report["splits"]
+    split = "test" if test is not None else "validation"
+    print(f"\n{'head':<6} {split + ' accuracy':>16} {split + ' macro-F1':>16}")
+    for head, splits in results.items():
+        print(f"{head:<6} {splits[split]['accuracy']:>16.4f} {splits[split]['macro_f1']:>16.4f}")
+    print(json.dumps({head: {k: splits[split][k] for k in ("accuracy", "macro_f1")} for head, splits in results.items()}))
+    return 0
+
+
+def evaluate_command(args):
+    from bertcnn_tf.data import LabelVocabulary
+    from bertcnn_tf.evaluation import write_report
+    from bertcnn_tf.runs import load_run
+    from bertcnn_tf.training import evaluate_examples
+
+    run = load_run(args.model)
+    config = training_config_from_run(run, args)
+    examples = read_split(args, args.data, config)
+    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
+    metrics = evaluate_examples(run, examples, targets, args.batch_size)
+    if args.report_dir:
+        write_report(args.report_dir, {"splits": {"evaluation": metrics}}, run.labels)
+    summary = {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "subset_accuracy", "weighted_f1", "examples") if k in metrics}
+    summary["per_class"] = metrics["per_class"]
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def training_config_from_run(run, args):
+    """The run's column settings, overridden by any given on the command line."""
+    from bertcnn_tf.training import TrainingConfig
+
+    config = TrainingConfig(**{k: v for k, v in run.settings.items() if k in {f.name for f in dataclasses.fields(TrainingConfig)}})
+    for name in ("text_column", "label_column", "text_pair_column"):
+        if getattr(args, name, None):
+            config = dataclasses.replace(config, **{name: getattr(args, name)})
+    return config
+
+
+def predict_command(args):
+    from bertcnn_tf.data import Examples
+    from bertcnn_tf.inference import decide
+    from bertcnn_tf.inference import predict_probabilities
+    from bertcnn_tf.io_utils import atomic_write_text
+    from bertcnn_tf.runs import load_run
+
+    if bool(args.texts) == bool(args.input):
+        raise DataError("Give texts on the command line or --input FILE, not both or neither.")
+    run = load_run(args.model)
+    if args.input:
+        examples = read_split(args, args.input, training_config_from_run(run, args), require_labels=False)
+    else:
+        if run.text_pair_column:
+            raise DataError("This model reads sentence pairs: pass them in a file with --input.")
+        examples = Examples(texts=list(args.texts), labels=[[] for _ in args.texts])
+    probabilities = predict_probabilities(run.model, examples, run.multi_label, args.batch_size)
+    decisions = decide(probabilities, run.labels, run.multi_label, run.threshold)
+    lines = []
+    for text, decision, row in zip(examples.texts, decisions, probabilities):
+        record = {"text": text, "labels" if run.multi_label else "label": decision}
+        record["probabilities"] = {label: round(float(p), 6) for label, p in zip(run.labels, row)}
+        lines.append(json.dumps(record, ensure_ascii=False))
+    if args.output:
+        atomic_write_text(args.output, "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {args.output}")
+    else:
+        print("\n".join(lines))
+    return 0
 
 
 def demo_command(args):
@@ -11,23 +150,94 @@ def demo_command(args):
     return 0
 
 
+def print_metrics(splits, run_dir):
+    for name, metrics in splits.items():
+        print(f"{name}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
+    print(f"run folder: {run_dir} (model.keras, labels.txt, settings.json, report.md, plots)")
+
+
+def add_column_flags(parser, defaults=True):
+    parser.add_argument("--text-column", default="text" if defaults else None)
+    parser.add_argument("--label-column", default="label" if defaults else None)
+    parser.add_argument("--text-pair-column", help="second text column, for sentence pairs")
+    parser.add_argument("--encoding", default="utf-8", help="the files' text encoding")
+
+
+def add_training_flags(parser):
+    parser.add_argument("--train", required=True, help="training file (.csv, .tsv, .jsonl)")
+    parser.add_argument("--output", required=True, help="run folder to write")
+    parser.add_argument("--validation", help="validation file; default: a stratified split of --train")
+    parser.add_argument("--test", help="test file, evaluated once at the end")
+    add_column_flags(parser)
+    parser.add_argument("--backbone", default="offline", help="'offline', a keras-hub preset, or a model directory")
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--warmup-ratio", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--head-warmup-epochs", type=int, help="epochs training the head alone first")
+    parser.add_argument("--head-learning-rate", type=float)
+    parser.add_argument("--class-weight", choices=["balanced"])
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--multi-label", action="store_true", help="rows carry several labels")
+    parser.add_argument("--label-separator", help="joins the labels of a row (multi-label; default '|')")
+    parser.add_argument("--threshold", type=float, help="multi-label decision threshold (default 0.5)")
+    parser.add_argument("--validation-split", type=float)
+    parser.add_argument("--early-stopping-patience", type=int)
+    parser.add_argument("--backup-every-steps", type=int, help="back up mid-epoch every N steps")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="bertcnn", description="Train, evaluate and serve BERT-CNN text classifiers."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo", help="train on the bundled customer-feedback data, save, and predict"
-    )
-    demo.add_argument("--output", default="saved_models/demo", help="where the model is saved")
-    demo.add_argument("--epochs", type=int, default=2)
+
+    train = commands.add_parser("train", help="fine-tune a classifier on a labelled file")
+    add_training_flags(train)
+    train.add_argument("--head", default="cnn", choices=["cnn", "cls", "mean", "max", "seed"])
+    train.set_defaults(handler=train_command)
+
+    compare = commands.add_parser("compare", help="train several heads with the same budget and seed")
+    add_training_flags(compare)
+    compare.add_argument("--heads", default="cnn,cls,mean", help="comma-separated heads")
+    compare.set_defaults(handler=compare_command)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained model on a labelled file")
+    evaluate.add_argument("--model", required=True, help="a run folder written by train")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--report-dir", help="also write report.json/.md and plots there")
+    add_column_flags(evaluate, defaults=False)
+    evaluate.set_defaults(handler=evaluate_command)
+
+    predict = commands.add_parser("predict", help="labels and probabilities for new texts")
+    predict.add_argument("--model", required=True, help="a run folder written by train")
+    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
+    predict.add_argument("--output", help="write JSON Lines here instead of printing")
+    predict.add_argument("--batch-size", type=int, default=32)
+    add_column_flags(predict, defaults=False)
+    predict.set_defaults(handler=predict_command)
+
+    demo = commands.add_parser("demo", help="train on the bundled demo data, export, predict")
+    demo.add_argument("--output", default="runs/demo", help="run folder")
+    demo.add_argument("--epochs", type=int, default=3)
     demo.set_defaults(handler=demo_command)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (DataError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

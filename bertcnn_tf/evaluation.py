@@ -1,0 +1,150 @@
+"""Metrics, plots and reports for a trained model."""
+
+import json
+import os
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from bertcnn_tf.io_utils import atomic_write_bytes
+from bertcnn_tf.io_utils import atomic_write_text
+
+
+def classification_metrics(targets, probabilities, labels, multi_label=False, threshold=0.5):
+    """Accuracy, macro-F1 and per-class precision/recall/F1.
+
+    Args:
+        targets: `[n, classes]` one-hot or multi-hot targets.
+        probabilities: `[n, classes]` predicted probabilities.
+        labels: The class names, in class-id order.
+        multi_label: Whether rows can have several labels.
+        threshold: The probability above which a label is predicted
+            (multi-label only).
+
+    Returns:
+        A JSON-ready dict. Single-label: `accuracy`, `macro_f1`,
+        `weighted_f1`, `per_class`, `confusion_matrix`. Multi-label:
+        `subset_accuracy`, `micro_f1`, `macro_f1`, `per_class` (and
+        `accuracy` is the subset accuracy, so every report has one).
+    """
+    targets = np.asarray(targets)
+    ids = list(range(len(labels)))
+    if multi_label:
+        y_true = targets.astype(int)
+        y_pred = (np.asarray(probabilities) >= threshold).astype(int)
+    else:
+        y_true = targets.argmax(-1)
+        y_pred = np.asarray(probabilities).argmax(-1)
+    precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=None if multi_label else ids, zero_division=0
+    )
+    per_class = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    report = {
+        "examples": int(len(targets)),
+        "macro_f1": float(sk_metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "per_class": per_class,
+    }
+    if multi_label:
+        subset = float(sk_metrics.accuracy_score(y_true, y_pred))
+        report.update(
+            accuracy=subset,
+            subset_accuracy=subset,
+            micro_f1=float(sk_metrics.f1_score(y_true, y_pred, average="micro", zero_division=0)),
+            threshold=threshold,
+        )
+    else:
+        report.update(
+            accuracy=float(sk_metrics.accuracy_score(y_true, y_pred)),
+            weighted_f1=float(
+                sk_metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0)
+            ),
+            confusion_matrix=sk_metrics.confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+        )
+    return report
+
+
+def plot_confusion_matrix(matrix, labels, path):
+    """Saves a confusion-matrix PNG (rows: true labels, columns: predicted)."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    figure = Figure(figsize=(1.2 + 0.6 * len(labels), 1.0 + 0.6 * len(labels)))
+    axes = figure.add_subplot()
+    display = sk_metrics.ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels)
+    display.plot(ax=axes, colorbar=False, xticks_rotation=45)
+    axes.set_title("Confusion matrix")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_training_curves(history, path):
+    """Saves loss and validation macro-F1 per epoch as one PNG.
+
+    Args:
+        history: dict of metric name → list of per-epoch values (Keras'
+            `History.history`, or the columns of the CSV log).
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.5))
+    panels = [("loss", ["loss", "val_loss"]), ("macro-F1", ["macro_f1", "val_macro_f1"])]
+    for index, (title, keys) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, 2, index)
+        for key in keys:
+            if history.get(key):
+                epochs = range(1, len(history[key]) + 1)
+                axes.plot(epochs, history[key], marker="o", label=key)
+        axes.set_xlabel("epoch")
+        axes.set_title(title)
+        axes.legend()
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def save_figure(figure, path):
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_report(run_dir, report, labels, prefix=""):
+    """Writes `report.json`, `report.md` and the confusion-matrix PNG."""
+    atomic_write_text(
+        os.path.join(run_dir, f"{prefix}report.json"),
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+    )
+    atomic_write_text(os.path.join(run_dir, f"{prefix}report.md"), report_markdown(report))
+    for split, metrics in report.get("splits", {}).items():
+        if "confusion_matrix" in metrics:
+            plot_confusion_matrix(
+                metrics["confusion_matrix"],
+                labels,
+                os.path.join(run_dir, f"{prefix}confusion_matrix_{split}.png"),
+            )
+
+
+def report_markdown(report):
+    lines = ["# Report", ""]
+    for key in ("backbone", "head", "sequence_length", "epochs", "multi_label"):
+        if key in report.get("settings", {}):
+            lines.append(f"- {key}: {report['settings'][key]}")
+    for split, metrics in report.get("splits", {}).items():
+        lines += ["", f"## {split} ({metrics['examples']} examples)", ""]
+        summary = ["accuracy", "macro_f1", "micro_f1", "subset_accuracy", "weighted_f1"]
+        lines += [f"- {key}: {metrics[key]:.4f}" for key in summary if key in metrics]
+        lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, row in metrics["per_class"].items():
+            lines.append(
+                f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['f1']:.3f} | {row['support']} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""The run folder: everything needed to reload, evaluate and serve a trained model.
+
+```
+RUN/
+  model.keras      the BertCNNClassifier, preprocessor included
+  labels.txt       one label per line; line i is class id i
+  settings.json    how it was trained: columns, multi_label, threshold, backbone, head, ...
+  report.json      metrics (written by evaluation)
+```
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+
+from bertcnn_tf.io_utils import atomic_write_text
+
+MODEL_FILE = "model.keras"
+LABELS_FILE = "labels.txt"
+SETTINGS_FILE = "settings.json"
+REPORT_FILE = "report.json"
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model with its labels and settings."""
+
+    model: keras.Model
+    labels: list
+    settings: dict
+
+    @property
+    def multi_label(self):
+        return bool(self.settings.get("multi_label", False))
+
+    @property
+    def threshold(self):
+        return float(self.settings.get("threshold", 0.5))
+
+    @property
+    def text_pair_column(self):
+        return self.settings.get("text_pair_column")
+
+
+def save_labels(run_dir, labels):
+    atomic_write_text(os.path.join(run_dir, LABELS_FILE), "".join(f"{label}\n" for label in labels))
+
+
+def read_labels(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.rstrip("\n")]
+
+
+def save_settings(run_dir, settings):
+    text = json.dumps(settings, indent=2, ensure_ascii=False, sort_keys=True)
+    atomic_write_text(os.path.join(run_dir, SETTINGS_FILE), text + "\n")
+
+
+def load_run(run_dir):
+    """Loads a run folder written by `bertcnn train`.
+
+    Raises `FileNotFoundError` naming the missing file when `run_dir` is not
+    a complete run folder.
+    """
+    import bertcnn_tf  # noqa: F401  registers the package's layers
+
+    missing = [
+        name
+        for name in (MODEL_FILE, LABELS_FILE, SETTINGS_FILE)
+        if not os.path.exists(os.path.join(run_dir, name))
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{run_dir!r} is not a run folder: it lacks {', '.join(missing)}. "
+            "Pass the --output folder of `bertcnn train`."
+        )
+    with open(os.path.join(run_dir, SETTINGS_FILE), encoding="utf-8") as f:
+        settings = json.load(f)
+    model = keras.saving.load_model(os.path.join(run_dir, MODEL_FILE))
+    return Run(model=model, labels=read_labels(os.path.join(run_dir, LABELS_FILE)), settings=settings)
