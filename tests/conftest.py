@@ -66,3 +66,38 @@ def texts():
 @pytest.fixture
 def labels():
     return list(LABELS)
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A keras-hub preset directory holding a tiny random BERT and its vocabulary."""
+    path = str(tmp_path_factory.mktemp("tiny_preset"))
+    tiny_backbone().save_to_preset(path)
+    tiny_tokenizer().save_to_preset(path)
+    return path
+
+
+def write_csv(path, rows, header=("text", "label")):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def sentiment_rows(copies=6):
+    """A small, learnable three-class set in the tiny vocabulary."""
+    rows = [
+        ("the movie was great !", "good"),
+        ("loved it , great fun", "good"),
+        ("a good film", "good"),
+        ("awful plot , bad actors", "bad"),
+        ("it was boring", "bad"),
+        ("hated the film", "bad"),
+        ("late delivery", "service"),
+        ("refund the price", "service"),
+        ("the service was late", "service"),
+    ]
+    return rows * copies

@@ -1,0 +1,450 @@
+"""SavedModels for TF Serving: raw text in, labels out, published atomically.
+
+```
+saved_models/NAME/                 the model's base path (what TF Serving polls)
+  1/                               one version: a complete, checked SavedModel
+    saved_model.pb  variables/
+    assets/labels.txt              line i is the label of class id i
+    assets.extra/model_card.json   backbone, head, labels, metrics, versions, ops
+    assets.extra/tf_serving_warmup_requests
+    assets.extra/keras_reference.json
+  .NAME-tmp-k3j9x/                 a version being written and checked
+```
+
+A version is written into a hidden staging directory, checked with
+`bertcnn_tf.serving.check_serving` (TensorFlow's C++ loader, as TF Serving
+runs it), and only then renamed to its number. TF Serving polls the base path
+and loads any numeric directory it finds, half-written or not
+(tensorflow/serving#631, #1086); a rename within one file system is atomic,
+and TF Serving ignores names that are not numbers.
+
+The graph tokenizes with keras-hub's tokenizer (tf-text ops that TF Serving
+2.12+ links), truncates and packs with core ops only (keras-hub's default
+`round_robin` truncation emits `TFText>RoundRobinTrim`, which TF Serving
+2.12 to 2.19 lack), and pads each batch only to its longest text.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+import tensorflow_text
+from tensorflow_serving.apis import prediction_log_pb2
+
+import bertcnn_tf
+from bertcnn_tf.io_utils import atomic_write_text
+from bertcnn_tf.runs import REPORT_FILE
+from bertcnn_tf.runs import Run
+from bertcnn_tf.runs import load_run
+from bertcnn_tf.serving import KERAS_REFERENCE
+from bertcnn_tf.serving import LABELS_ASSET
+from bertcnn_tf.serving import MODEL_CARD
+from bertcnn_tf.serving import PAIR_INPUT
+from bertcnn_tf.serving import PROBE_PAIRS
+from bertcnn_tf.serving import PROBE_TEXTS
+from bertcnn_tf.serving import SERVING_SIGNATURE
+from bertcnn_tf.serving import TEXT_INPUT
+from bertcnn_tf.serving import TOKEN_INPUTS
+from bertcnn_tf.serving import TOKENS_SIGNATURE
+from bertcnn_tf.serving import WARMUP_FILE
+from bertcnn_tf.serving import check_serving
+from bertcnn_tf.serving import keras_reference
+from bertcnn_tf.serving import min_tf_serving_version
+from bertcnn_tf.serving import non_core_ops
+from bertcnn_tf.serving import numeric_versions
+from bertcnn_tf.serving import output_specs
+from bertcnn_tf.serving import predict_request
+from bertcnn_tf.serving import saved_model_ops
+
+# Warmup texts: the shortest input, a short one, and one at the model's
+# sequence length, so the first real requests find every shape path warm.
+WARMUP_TEXTS = ("", "warm up the model")
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be written or published."""
+
+
+def export_for_serving(run_or_dir, export_base, version=None, check=True):
+    """Writes, checks and publishes a TF Serving version of a trained model.
+
+    Args:
+        run_or_dir: A `bertcnn_tf.runs.Run`, or a run folder written by
+            `bertcnn train`.
+        export_base: The model's base path, e.g. `"saved_models/feedback"`
+            (created if missing).
+        version: int. The version number; `None` takes the highest existing
+            one + 1 (1 for the first). An existing version is never
+            overwritten.
+        check: Run `check_serving` on the staged export (with the run's Keras
+            model as the reference) before publishing it. Leave it on.
+
+    Returns:
+        The path of the published version directory.
+
+    Example:
+    ```python
+    from bertcnn_tf.export import export_for_serving
+
+    export_for_serving("runs/feedback", "saved_models/feedback")  # .../feedback/1
+    export_for_serving("runs/feedback", "saved_models/feedback")  # .../feedback/2
+    ```
+    """
+    run, run_dir = _as_run(run_or_dir)
+    export_base = os.path.abspath(os.fspath(export_base))
+    name = os.path.basename(export_base)
+    if version is not None:
+        _refuse_taken_version(export_base, version)
+    os.makedirs(export_base, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=export_base)
+    try:
+        write_export(run, staging, model_name=name, run_dir=run_dir)
+        if check:
+            check_serving(staging, run=run)
+        return publish(staging, export_base, version)
+    finally:
+        # After a successful publish the staging directory no longer exists;
+        # after any failure it goes, so that no half-checked model remains.
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging, export_base, version=None):
+    """Renames a checked staging directory to its version number; returns its path."""
+    if version is None:
+        existing = numeric_versions(export_base)
+        version = existing[-1] + 1 if existing else 1
+    _refuse_taken_version(export_base, version)
+    target = os.path.join(export_base, str(version))
+    # rename(2) onto a non-empty directory fails (ENOTEMPTY), so even an
+    # exporter racing this one cannot make it replace a published version.
+    os.rename(staging, target)
+    _fsync_directory(export_base)
+    return target
+
+
+def write_export(run, directory, model_name, run_dir=None):
+    """Writes the SavedModel, labels, model card, warmup requests and Keras reference."""
+    archive = build_archive(run)
+    archive.write_out(directory, verbose=False)
+    os.makedirs(os.path.join(directory, os.path.dirname(LABELS_ASSET)), exist_ok=True)
+    os.makedirs(os.path.join(directory, os.path.dirname(MODEL_CARD)), exist_ok=True)
+    atomic_write_text(os.path.join(directory, LABELS_ASSET), "".join(f"{label}\n" for label in run.labels))
+    card = model_card(run, model_name, saved_model_ops(directory), run_dir)
+    _write_json(os.path.join(directory, MODEL_CARD), card)
+    write_warmup_requests(os.path.join(directory, WARMUP_FILE), run, model_name)
+    pairs = PROBE_PAIRS if card["text_pair"] else None
+    _write_json(os.path.join(directory, KERAS_REFERENCE), keras_reference(run, PROBE_TEXTS, pairs))
+
+
+def build_archive(run):
+    """A `keras.export.ExportArchive` with the `serving_default` and `predict_tokens` endpoints."""
+    model = run.model
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        raise ExportError("the model has no preprocessor, so the export could not tokenize text")
+    if model.output_shape[-1] != len(run.labels):
+        raise ExportError(f"the model has {model.output_shape[-1]} outputs but the run has {len(run.labels)} labels")
+    fixed_length = fixed_sequence_length(model)
+    pack = make_packer(preprocessor, fixed_length)
+    decide = make_decider(run.labels, run.multi_label, run.threshold)
+
+    def classify(inputs):
+        return decide(logits_or_empty(model, inputs, len(run.labels)))
+
+    def serve_text(text):
+        return classify(pack(text))
+
+    def serve_pair(text, text_pair):
+        return classify(pack(text, text_pair))
+
+    def predict_tokens(token_ids, segment_ids, padding_mask):
+        return classify({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask})
+
+    text_keys = text_input_names(run)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SERVING_SIGNATURE,
+        serve_pair if PAIR_INPUT in text_keys else serve_text,
+        input_signature=[tf.TensorSpec([None], tf.string, name=key) for key in text_keys],
+    )
+    archive.add_endpoint(
+        TOKENS_SIGNATURE,
+        predict_tokens,
+        input_signature=[tf.TensorSpec([None, fixed_length], tf.int32, name=key) for key in TOKEN_INPUTS],
+    )
+    return archive
+
+
+def text_input_names(run):
+    """`["text"]`, or `["text", "text_pair"]` for a sentence-pair model."""
+    return [TEXT_INPUT, PAIR_INPUT] if run.text_pair_column else [TEXT_INPUT]
+
+
+def fixed_sequence_length(model):
+    """The one sequence length the model accepts (`head="seed"`), or None for any."""
+    return model.input["token_ids"].shape[1]
+
+
+def make_packer(preprocessor, fixed_length=None):
+    """A function `(text, text_pair=None) -> {token_ids, segment_ids, padding_mask}`.
+
+    Gives the ids of `preprocessor` (a keras-hub `BertTextClassifierPreprocessor`:
+    `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated to its
+    `sequence_length` by its `truncate` rule), but trims with core ops only
+    and pads each batch only to its longest row, or to `fixed_length` when
+    the model takes one length. Invalid UTF-8 is replaced by U+FFFD first,
+    since the tokenizer's ops reject it.
+
+    Example:
+    ```python
+    pack = tf.function(make_packer(classifier.preprocessor))
+    pack(tf.constant(["a short text", ""]))["token_ids"].shape  # (2, 5)
+    ```
+    """
+    tokenizer = preprocessor.tokenizer
+    keep_lengths = TRIMMERS[preprocessor.truncate]
+    sequence_length = preprocessor.sequence_length
+
+    def pack(text, text_pair=None):
+        texts = [text] if text_pair is None else [text, text_pair]
+        if text_pair is not None:
+            tf.debugging.assert_equal(
+                tf.shape(text)[0], tf.shape(text_pair)[0],
+                message="text and text_pair must have the same number of rows",
+            )
+        segments = [tokenizer(_valid_utf8(t)) for t in texts]
+        budget = sequence_length - len(segments) - 1  # [CLS] and one [SEP] per segment
+        keeps = keep_lengths([segment.row_lengths() for segment in segments], budget)
+        segments = [_keep_prefix(segment, keep) for segment, keep in zip(segments, keeps)]
+        return _combine(segments, tokenizer, fixed_length)
+
+    return pack
+
+
+def waterfall_lengths(lengths, budget):
+    """Per-row kept lengths: each segment takes what it needs of what is left.
+
+    keras-hub's `truncate="waterfall"` (`tf_text.WaterfallTrimmer`).
+    """
+    kept = []
+    remaining = tf.constant(budget, dtype=lengths[0].dtype)
+    for length in lengths:
+        keep = tf.minimum(length, remaining)
+        kept.append(keep)
+        remaining -= keep
+    return kept
+
+
+def round_robin_lengths(lengths, budget):
+    """Per-row kept lengths: tokens are handed out one per segment in turn.
+
+    keras-hub's default `truncate="round_robin"` (`tf_text.RoundRobinTrimmer`,
+    whose `TFText>RoundRobinTrim` op TF Serving 2.12 to 2.19 lack), for one
+    or two segments: the first segment gets the odd token of an odd budget,
+    and a segment shorter than its half leaves the rest to the other.
+    """
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], budget)]
+    first, second = lengths
+    keep_first = tf.minimum(first, tf.maximum(budget - second, (budget + 1) // 2))
+    return [keep_first, tf.minimum(second, budget - keep_first)]
+
+
+TRIMMERS = {"waterfall": waterfall_lengths, "round_robin": round_robin_lengths}
+
+
+def _valid_utf8(text):
+    return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+
+
+def _keep_prefix(ragged, keep):
+    """The first `keep[i]` items of each row i of a ragged [batch, None] tensor."""
+    starts = ragged.row_starts()
+    return tf.gather(ragged.values, tf.ragged.range(starts, starts + tf.cast(keep, starts.dtype)))
+
+
+def _combine(segments, tokenizer, fixed_length):
+    """`[CLS] a [SEP] (b [SEP])` with segment ids and mask, padded to dense tensors."""
+    rows = segments[0].nrows()
+    dtype = segments[0].dtype
+
+    def column(value):
+        return tf.RaggedTensor.from_tensor(tf.fill(tf.stack([rows, 1]), tf.cast(value, dtype)))
+
+    start, end = column(tokenizer.start_token_id), column(tokenizer.end_token_id)
+    pieces, segment_ids = [start], [tf.zeros_like(start)]
+    for index, segment in enumerate(segments):
+        pieces += [segment, end]
+        segment_ids += [tf.ones_like(segment) * index, tf.ones_like(end) * index]
+    tokens = tf.concat(pieces, axis=1)
+    shape = [None, fixed_length]
+    return {
+        "token_ids": tf.cast(tokens.to_tensor(tokenizer.pad_token_id, shape=shape), tf.int32),
+        "segment_ids": tf.cast(tf.concat(segment_ids, axis=1).to_tensor(0, shape=shape), tf.int32),
+        "padding_mask": tf.cast(tf.ones_like(tokens).to_tensor(0, shape=shape), tf.int32),
+    }
+
+
+def logits_or_empty(model, inputs, num_classes):
+    """float32 logits; an empty batch skips the model (a 0-width batch breaks its convolutions)."""
+    return tf.cond(
+        tf.shape(inputs["token_ids"])[0] > 0,
+        lambda: tf.cast(model(inputs, training=False), tf.float32),
+        lambda: tf.zeros([0, num_classes], tf.float32),
+    )
+
+
+def make_decider(labels, multi_label, threshold):
+    """A function `logits -> {probabilities, label_id, label}` (or `label_ids`, `labels`).
+
+    Multi-label rows list the labels whose probability is >= `threshold`,
+    first, in class order, padded with -1 and "" to `[batch, classes]`: TF
+    Serving's row format needs every output batch-first and dense.
+    """
+    names = tf.constant(list(labels))
+
+    def decide_one(logits):
+        probabilities = tf.nn.softmax(logits)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(names, label_id)}
+
+    def decide_many(logits):
+        probabilities = tf.sigmoid(logits)
+        chosen = probabilities >= threshold
+        class_ids = tf.range(len(labels), dtype=tf.int32)
+        # Chosen classes sort before the others; each group stays in class order.
+        order = tf.argsort(tf.where(chosen, class_ids, class_ids + len(labels)), axis=-1)
+        chosen_first = tf.gather(chosen, order, batch_dims=1)
+        return {
+            "probabilities": probabilities,
+            "label_ids": tf.where(chosen_first, order, -1),
+            "labels": tf.where(chosen_first, tf.gather(names, order), ""),
+        }
+
+    return decide_many if multi_label else decide_one
+
+
+def write_warmup_requests(path, run, model_name):
+    """TF Serving's warmup file: PredictionLog records it replays before serving.
+
+    One request per signature, each with the shortest text, a short one and
+    one that fills the sequence length.
+    """
+    preprocessor = run.model.preprocessor
+    long_text = " ".join(["warm"] * preprocessor.sequence_length)
+    texts = [*WARMUP_TEXTS, long_text]
+    columns = {key: texts for key in text_input_names(run)}
+    pack = tf.function(make_packer(preprocessor, fixed_sequence_length(run.model)))
+    tokens = pack(*(tf.constant(column) for column in columns.values()))
+    requests = [
+        predict_request(columns, model_name, SERVING_SIGNATURE),
+        predict_request({k: v.numpy() for k, v in tokens.items()}, model_name, TOKENS_SIGNATURE),
+    ]
+    with tf.io.TFRecordWriter(path) as writer:
+        for request in requests:
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def model_card(run, model_name, ops, run_dir=None):
+    """The model card: what the model is, how it was trained, what serves it."""
+    model = run.model
+    preprocessor = model.preprocessor
+    non_core = non_core_ops(ops)
+    outputs = sorted(output_specs(len(run.labels), run.multi_label))
+    return {
+        "name": model_name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backbone": _backbone_summary(model, run.settings),
+        "head": run.settings.get("head", getattr(model, "head", None)),
+        "sequence_length": preprocessor.sequence_length,
+        "fixed_sequence_length": fixed_sequence_length(model),
+        "truncate": preprocessor.truncate,
+        "text_pair": bool(run.text_pair_column),
+        "labels": list(run.labels),
+        "multi_label": run.multi_label,
+        "threshold": run.threshold,
+        "metrics": read_metrics(run_dir),
+        "signatures": {
+            SERVING_SIGNATURE: {"inputs": text_input_names(run), "outputs": outputs},
+            TOKENS_SIGNATURE: {"inputs": list(TOKEN_INPUTS), "outputs": outputs},
+        },
+        "non_core_ops": non_core,
+        "min_tf_serving_version": min_tf_serving_version(non_core),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "tensorflow_text": tensorflow_text.__version__,
+            "keras": keras.__version__,
+            "keras_hub": keras_hub.__version__,
+            "bertcnn_tf": bertcnn_tf.__version__,
+        },
+        "source_run": run_dir,
+    }
+
+
+def read_metrics(run_dir):
+    """The scalar metrics of each split in the run's report.json, or None."""
+    path = run_dir and os.path.join(run_dir, REPORT_FILE)
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    splits = report.get("splits") or {}
+    return {
+        split: {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+        for split, metrics in splits.items()
+    } or report.get("metrics")
+
+
+def _backbone_summary(model, settings):
+    summary = {"source": settings.get("backbone")}
+    backbone = getattr(model, "backbone", None)
+    if backbone is not None:
+        summary.update(
+            {
+                "class": type(backbone).__name__,
+                "num_layers": backbone.num_layers,
+                "hidden_dim": backbone.hidden_dim,
+                "vocabulary_size": backbone.vocabulary_size,
+                "dtype": backbone.dtype_policy.name,
+            }
+        )
+    return summary
+
+
+def _as_run(run_or_dir):
+    if isinstance(run_or_dir, Run):
+        return run_or_dir, None
+    run_dir = os.path.abspath(os.fspath(run_or_dir))
+    return load_run(run_dir), run_dir
+
+
+def _refuse_taken_version(export_base, version):
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+        raise ExportError(f"a version is a non-negative integer, not {version!r}")
+    if os.path.lexists(os.path.join(export_base, str(version))):
+        existing = numeric_versions(export_base)
+        raise ExportError(
+            f"version {version} already exists in {export_base}; versions are never "
+            f"overwritten. Omit the version to publish as {existing[-1] + 1 if existing else version + 1}."
+        )
+
+
+def _write_json(path, value):
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _fsync_directory(path):
+    """Makes a rename in `path` durable before the caller reports it done."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,141 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import sentiment_rows
+from conftest import write_csv
+
+from bertcnn_tf.cli import main
+from bertcnn_tf.data import read_examples
+from bertcnn_tf.runs import load_run
+from bertcnn_tf.training import LinearWarmupDecay
+from bertcnn_tf.training import TrainingConfig
+from bertcnn_tf.training import balanced_sample_weights
+from bertcnn_tf.training import make_optimizer
+from bertcnn_tf.training import train
+
+
+def test_linear_warmup_then_decay():
+    schedule = LinearWarmupDecay(1.0, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100, 150)]
+    np.testing.assert_allclose(values, [0.0, 0.5, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
+    assert LinearWarmupDecay.from_config(schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_no_weight_decay_on_biases_and_layer_norm():
+    import keras
+
+    optimizer = make_optimizer(1e-3, total_steps=10)
+    bias = keras.Variable(np.ones(2), name="bias")
+    gamma = keras.Variable(np.ones(2), name="gamma")
+    kernel = keras.Variable(np.ones(2), name="kernel")
+    optimizer.build([bias, gamma, kernel])
+    assert not optimizer._use_weight_decay(bias)
+    assert not optimizer._use_weight_decay(gamma)
+    assert optimizer._use_weight_decay(kernel)
+    assert optimizer.global_clipnorm == 1.0
+
+
+def test_balanced_weights_make_classes_count_equally():
+    targets = np.eye(2, dtype="float32")[[0, 0, 0, 1]]
+    weights = balanced_sample_weights(targets)
+    np.testing.assert_allclose(weights, [2 / 3, 2 / 3, 2 / 3, 2.0])
+    assert weights[:3].sum() == pytest.approx(weights[3:].sum())
+
+
+def quick_config(tiny_preset, **overrides):
+    values = dict(
+        backbone=tiny_preset, epochs=3, batch_size=8, learning_rate=3e-3,
+        sequence_length=32, warmup_ratio=0.0, verbose=0,
+    )
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, tiny_preset):
+    data = write_csv(tmp_path / "train.csv", sentiment_rows(8))
+    run_dir = str(tmp_path / "run")
+    run, report = train(read_examples(data), run_dir, quick_config(tiny_preset, head_warmup_epochs=1, class_weight="balanced"))
+    for name in ("model.keras", "labels.txt", "settings.json", "report.json", "report.md",
+                 "best.weights.h5", "training_log.csv", "training_curves.png",
+                 "confusion_matrix_validation.png"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert os.listdir(os.path.join(run_dir, "logs"))  # TensorBoard
+    assert run.labels == ["bad", "good", "service"]
+    assert report["splits"]["validation"]["accuracy"] > 0.6
+    reloaded = load_run(run_dir)
+    assert reloaded.labels == run.labels and reloaded.settings["head_warmup_epochs"] == 1
+    with open(os.path.join(run_dir, "training_log.csv")) as f:
+        assert len(f.readlines()) == 1 + 1 + 3  # header, warm-up epoch, 3 epochs
+
+
+def test_multi_label_trains_with_sigmoid_and_reports_micro_f1(tmp_path, tiny_preset):
+    rows = [(text, label if label != "service" else "service|bad") for text, label in sentiment_rows(8)]
+    data = write_csv(tmp_path / "train.csv", rows)
+    examples = read_examples(data, label_separator="|")
+    run, report = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, multi_label=True, label_separator="|"))
+    metrics = report["splits"]["validation"]
+    assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(metrics)
+    assert run.multi_label and metrics["micro_f1"] > 0.6
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_train_evaluate_predict_reload(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(8))
+    test_csv = write_csv(tmp_path / "test.csv", sentiment_rows(1))
+    run_dir = tmp_path / "run"
+    code, out, _ = run_cli(
+        capsys, "train", "--train", train_csv, "--test", test_csv, "--output", run_dir,
+        "--backbone", tiny_preset, "--epochs", 3, "--batch-size", 8,
+        "--learning-rate", 3e-3, "--sequence-length", 32, "--warmup-ratio", 0,
+    )
+    assert code == 0, out
+    assert "test: accuracy" in out
+
+    code, out, _ = run_cli(capsys, "evaluate", "--model", run_dir, "--data", test_csv)
+    metrics = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and metrics["examples"] == 9
+    assert metrics["accuracy"] > 0.6 and "macro_f1" in metrics and "per_class" in metrics
+
+    code, out, _ = run_cli(capsys, "predict", "--model", run_dir, "the movie was great !", "late delivery")
+    predictions = [json.loads(line) for line in out.strip().splitlines()]
+    assert [p["label"] for p in predictions] == ["good", "service"]
+    assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in predictions)
+
+    output = tmp_path / "predictions.jsonl"
+    inputs = write_csv(tmp_path / "new.csv", [("hated the film",), ("",), ("a good film",)], header=("text",))
+    code, out, _ = run_cli(capsys, "predict", "--model", run_dir, "--input", inputs, "--output", output)
+    assert code == 0 and "dropped 1 empty" in out
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["bad", "good"]
+
+
+def test_cli_bad_input_is_one_clear_line(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", [("a", "x"), ("b", "x")])
+    code, _, err = run_cli(capsys, "train", "--train", train_csv, "--output", tmp_path / "r", "--backbone", tiny_preset)
+    assert code == 2 and err.startswith("error: ") and "at least two classes" in err
+    assert "Traceback" not in err
+    code, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "missing", "--data", train_csv)
+    assert code == 2 and "not a run folder" in err
+    code, _, err = run_cli(capsys, "train", "--train", tmp_path / "none.csv", "--output", tmp_path / "r")
+    assert code == 2 and "No such file" in err
+
+
+def test_cli_compare_trains_each_head_with_the_same_budget(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(4))
+    code, out, _ = run_cli(
+        capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp", "--heads", "cnn,mean",
+        "--backbone", tiny_preset, "--epochs", 1, "--batch-size", 8, "--sequence-length", 32,
+    )
+    assert code == 0
+    table = json.loads(out.strip().splitlines()[-1])
+    assert set(table) == {"cnn", "mean"}
+    for head in ("cnn", "mean"):
+        settings = json.loads((tmp_path / "cmp" / head / "settings.json").read_text())
+        assert settings["head"] == head and settings["epochs"] == 1 and settings["seed"] == 42
