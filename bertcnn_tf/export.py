@@ -341,11 +341,13 @@ def write_warmup_requests(path, run, model_name):
     long_text = " ".join(["warm"] * preprocessor.sequence_length)
     texts = [*WARMUP_TEXTS, long_text]
     columns = {key: texts for key in text_input_names(run)}
-    pack = tf.function(make_packer(preprocessor, fixed_sequence_length(run.model)))
-    tokens = pack(*(tf.constant(column) for column in columns.values()))
+    # The long text fills the sequence length, so the preprocessor's full-length
+    # padding is also what the serving graph gives this batch.
+    segments = tuple(columns.values()) if len(columns) > 1 else texts
+    tokens = {k: np.asarray(v, np.int32) for k, v in preprocessor(x=segments).items()}
     requests = [
         predict_request(columns, model_name, SERVING_SIGNATURE),
-        predict_request({k: v.numpy() for k, v in tokens.items()}, model_name, TOKENS_SIGNATURE),
+        predict_request(tokens, model_name, TOKENS_SIGNATURE),
     ]
     with tf.io.TFRecordWriter(path) as writer:
         for request in requests:

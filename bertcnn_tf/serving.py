@@ -286,7 +286,9 @@ def keras_reference(run, texts=PROBE_TEXTS, text_pairs=None):
     """
     model = run.model
     segments = list(texts) if text_pairs is None else (list(texts), list(text_pairs))
-    inputs = {key: np.asarray(value, dtype=np.int32) for key, value in model.preprocessor(segments).items()}
+    # `x=`: a positional tuple would be read as (x, y) by keras-hub.
+    features = model.preprocessor(x=segments)
+    inputs = {key: np.asarray(value, dtype=np.int32) for key, value in features.items()}
     logits = model(inputs, training=False)
     reference = {key: inputs[key].tolist() for key in TOKEN_INPUTS}
     reference.update(

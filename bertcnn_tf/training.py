@@ -149,7 +149,26 @@ class TrainingConfig:
     verbose: object = "auto"
 
 
-def train(train_examples, output_dir, config=None, validation_examples=None, test_examples=None):
+def build_classifier(config, num_classes):
+    """The default model: a `BertCNNClassifier` as `config` describes it."""
+    return BertCNNClassifier.from_preset(
+        config.backbone,
+        num_classes=num_classes,
+        sequence_length=config.sequence_length,
+        head=config.head,
+        dropout=config.dropout,
+        dtype=None if config.precision == "float32" else config.precision,
+    )
+
+
+def train(
+    train_examples,
+    output_dir,
+    config=None,
+    validation_examples=None,
+    test_examples=None,
+    model_factory=build_classifier,
+):
     """Fine-tunes a `BertCNNClassifier` and writes a complete run folder.
 
     Args:
@@ -160,6 +179,9 @@ def train(train_examples, output_dir, config=None, validation_examples=None, tes
         validation_examples: Optional `Examples`; by default a stratified
             `config.validation_split` of the training rows.
         test_examples: Optional `Examples`, evaluated once at the end.
+        model_factory: `(config, num_classes) -> keras-hub task` with an
+            attached preprocessor; lets a baseline (say keras-hub's
+            `BertTextClassifier`) train through exactly the same pipeline.
 
     Returns:
         `(Run, report)`.
@@ -194,14 +216,7 @@ def train(train_examples, output_dir, config=None, validation_examples=None, tes
     save_labels(output_dir, vocabulary.labels)
     save_settings(output_dir, dataclasses.asdict(config))
 
-    model = BertCNNClassifier.from_preset(
-        config.backbone,
-        num_classes=len(vocabulary),
-        sequence_length=config.sequence_length,
-        head=config.head,
-        dropout=config.dropout,
-        dtype=None if config.precision == "float32" else config.precision,
-    )
+    model = model_factory(config, len(vocabulary))
     length = fixed_length(model)
     weights = balanced_sample_weights(train_targets) if config.class_weight else None
     train_data = make_dataset(

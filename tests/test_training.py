@@ -139,3 +139,13 @@ def test_cli_compare_trains_each_head_with_the_same_budget(tmp_path, tiny_preset
     for head in ("cnn", "mean"):
         settings = json.loads((tmp_path / "cmp" / head / "settings.json").read_text())
         assert settings["head"] == head and settings["epochs"] == 1 and settings["seed"] == 42
+
+
+def test_float16_with_xla_trains_and_reloads_in_float16(tmp_path, tiny_preset):
+    data = write_csv(tmp_path / "train.csv", sentiment_rows(8))
+    run_dir = str(tmp_path / "run")
+    config = quick_config(tiny_preset, precision="mixed_float16", xla=True)
+    run, report = train(read_examples(data), run_dir, config)
+    assert run.model.optimizer.__class__.__name__ == "LossScaleOptimizer"
+    assert report["splits"]["validation"]["accuracy"] > 0.6
+    assert load_run(run_dir).model.backbone.compute_dtype == "float16"

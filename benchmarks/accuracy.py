@@ -1,0 +1,198 @@
+"""Accuracy on real data: BERT-CNN against the CLS baseline and masked mean pooling.
+
+Resumable: every finished (dataset, model, seed) is one line of the results file,
+and a run that is already there is skipped, so results accumulate across
+invocations. Not a test; never run in CI.
+
+    python benchmarks/accuracy.py --data-dir ../shared/data --datasets trec,cr \
+        --models cnn,keras_hub_cls,mean --seeds 1,2,3
+    python benchmarks/accuracy.py --table   # rewrite the table in RESULTS.md only
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchmarks.common import append_result  # noqa: E402
+from benchmarks.common import machine_info  # noqa: E402
+from benchmarks.common import read_results  # noqa: E402
+from benchmarks.common import update_results_section  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
+# Which split is the evaluation split, and the metric the literature reports.
+DATASETS = {
+    "sst2": ("dev", "accuracy"),
+    "mr": ("test", "accuracy"),
+    "trec": ("test", "accuracy"),
+    "subj": ("test", "accuracy"),
+    "cr": ("test", "accuracy"),
+    "mpqa": ("test", "accuracy"),
+    "banking77": ("test", "accuracy"),
+    "goemotions": ("test", "macro_f1"),
+}
+MULTI_LABEL = {"goemotions"}
+KIM_2014 = {"sst2": 88.1, "mr": 81.5, "trec": 93.6, "subj": 93.4, "cr": 85.0, "mpqa": 89.6}
+TARGETS = {"sst2": 91.0, "trec": 96.0, "banking77": 92.0, "goemotions": 46.0}
+
+
+def keras_hub_cls_factory(config, num_classes):
+    """keras-hub's own `BertTextClassifier` (pooled [CLS] output), same backbone."""
+    import keras_hub
+
+    from bertcnn_tf.backbones import load_backbone
+
+    backbone, preprocessor = load_backbone(config.backbone, config.sequence_length)
+    return keras_hub.models.BertTextClassifier(
+        backbone, num_classes=num_classes, preprocessor=preprocessor
+    )
+
+
+def run_one(data_dir, dataset, model_name, seed, args):
+    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.training import TrainingConfig
+    from bertcnn_tf.training import build_classifier
+    from bertcnn_tf.training import train
+
+    split, metric = DATASETS[dataset]
+    multi_label = dataset in MULTI_LABEL
+    separator = "|" if multi_label else None
+    read = lambda name: read_examples(  # noqa: E731
+        os.path.join(data_dir, dataset, f"{name}.csv"), label_separator=separator
+    )
+    train_examples = read("train")
+    if args.max_train and len(train_examples) > args.max_train:
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(train_examples)), args.max_train))
+        train_examples = train_examples.subset(keep)
+    evaluation = read(split)
+    config = TrainingConfig(
+        head="cnn" if model_name == "keras_hub_cls" else model_name,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        sequence_length=args.sequence_length,
+        seed=seed,
+        multi_label=multi_label,
+        label_separator=separator,
+        early_stopping_patience=args.epochs,
+        verbose=2,
+    )
+    factory = keras_hub_cls_factory if model_name == "keras_hub_cls" else build_classifier
+    run_dir = tempfile.mkdtemp(prefix=f"bench-{dataset}-{model_name}-{seed}-")
+    start = time.time()
+    try:
+        _, report = train(
+            train_examples, run_dir, config, test_examples=evaluation, model_factory=factory
+        )
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    scores = report["splits"]["test"]
+    return {
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "split": split,
+        "metric": metric,
+        "score": scores[metric],
+        "accuracy": scores["accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "train_examples": len(train_examples),
+        "eval_examples": scores["examples"],
+        "seconds": round(time.time() - start, 1),
+        "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"},
+    }
+
+
+def key_of(row):
+    """What makes two runs the same experiment."""
+    settings = row["settings"]
+    return (
+        row["dataset"], row["model"], row["seed"], settings["epochs"],
+        settings["learning_rate"], settings["sequence_length"], row.get("max_train", 0),
+    )
+
+
+def summary_table(rows):
+    """Mean ± std per dataset and model, in percent, with Kim (2014) and targets."""
+    import numpy as np
+
+    groups = {}
+    for row in rows:
+        if row.get("max_train"):
+            continue  # subsampled smoke runs are not results
+        groups.setdefault((row["dataset"], row["model"]), []).append(100 * row["score"])
+    models = sorted({model for _, model in groups}, key=["cnn", "keras_hub_cls", "mean", "max", "cls", "seed"].index)
+    lines = [
+        "| dataset | metric | " + " | ".join(models) + " | Kim 2014 | target |",
+        "|---|---|" + "---|" * len(models) + "---|---|",
+    ]
+    for dataset in DATASETS:
+        if not any(d == dataset for d, _ in groups):
+            continue
+        cells = []
+        for model in models:
+            scores = groups.get((dataset, model))
+            if not scores:
+                cells.append("–")
+            elif len(scores) == 1:
+                cells.append(f"{scores[0]:.1f} (1 seed)")
+            else:
+                cells.append(f"{np.mean(scores):.1f} ± {np.std(scores):.1f} ({len(scores)} seeds)")
+        split, metric = DATASETS[dataset]
+        lines.append(
+            f"| {dataset} ({split}) | {metric} | " + " | ".join(cells)
+            + f" | {KIM_2014.get(dataset, '–')} | {TARGETS.get(dataset, '–')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser.add_argument("--datasets", default="trec,cr,mpqa,subj,mr,sst2,banking77,goemotions")
+    parser.add_argument("--models", default="cnn,keras_hub_cls,mean")
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--max-train", type=int, default=0, help="subsample training rows (0: all)")
+    parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
+    args = parser.parse_args(argv)
+
+    if not args.table:
+        done = {key_of(row) for row in read_results(RESULTS)}
+        for dataset in args.datasets.split(","):
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                for model in args.models.split(","):
+                    settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                                "sequence_length": args.sequence_length}
+                    probe = {"dataset": dataset, "model": model, "seed": seed,
+                             "settings": settings, "max_train": args.max_train}
+                    if key_of(probe) in done:
+                        print(f"skip {dataset} {model} seed {seed}: already in {RESULTS}")
+                        continue
+                    print(f"=== {dataset} {model} seed {seed} ===", flush=True)
+                    row = run_one(args.data_dir, dataset, model, seed, args)
+                    row["max_train"] = args.max_train
+                    row["machine"] = machine_info()
+                    append_result(RESULTS, row)
+                    print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "score", "seconds")}), flush=True)
+    rows = read_results(RESULTS)
+    table = summary_table(rows)
+    command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
+    update_results_section("accuracy", f"Command: `{command}`\n\n{table}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The `bertcnn export` and `bertcnn check-serving` commands.
+
+    bertcnn export --model runs/feedback --export-dir saved_models/feedback [--version N]
+    bertcnn check-serving saved_models/feedback [--model runs/feedback]
+
+Handlers return the exit code (0 or 1) and print `error: ...` to stderr on
+failure, without a traceback. `check-serving` prints its report as one JSON
+object on the last line of stdout, failed or not.
+"""
+
+import json
+import sys
+
+
+def add_serving_commands(subparsers):
+    """Registers `export` and `check-serving` on an argparse subparsers object."""
+    export = subparsers.add_parser(
+        "export",
+        help="write a SavedModel for TF Serving, check it, and publish it as a new version",
+        description="Writes saved_models/NAME/VERSION with raw-text signatures, checks it with "
+        "TensorFlow's C++ loader and publishes it only if the check passes.",
+    )
+    export.add_argument("--model", required=True, help="the run folder written by `bertcnn train`")
+    export.add_argument(
+        "--export-dir", required=True, help="the model's base path for TF Serving, e.g. saved_models/NAME"
+    )
+    export.add_argument(
+        "--version", type=int, help="version number (default: the highest existing one + 1); never overwritten"
+    )
+    export.set_defaults(handler=export_command)
+
+    check = subparsers.add_parser(
+        "check-serving",
+        help="load an export the way TF Serving does and check its signatures, ops and outputs",
+    )
+    check.add_argument("path", help="a version directory, or a base path (its highest version is checked)")
+    check.add_argument(
+        "--model",
+        help="run folder to compare with (default: the Keras outputs recorded at export)",
+    )
+    check.set_defaults(handler=check_serving_command)
+
+
+def export_command(args):
+    from bertcnn_tf.export import ExportError
+    from bertcnn_tf.export import export_for_serving
+    from bertcnn_tf.serving import ServingCheckError
+    from bertcnn_tf.serving import read_model_card
+
+    try:
+        path = export_for_serving(args.model, args.export_dir, version=args.version)
+    except ServingCheckError as error:
+        return _fail(f"the export failed its serving check, nothing was published: {error}")
+    except (ExportError, OSError, ValueError) as error:
+        return _fail(error)
+    card = read_model_card(path)
+    print(f"published {path}")
+    print(f"  labels: {', '.join(card['labels'])}")
+    print(f"  signatures: {', '.join(card['signatures'])}")
+    print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {', '.join(card['non_core_ops'])})")
+    return 0
+
+
+def check_serving_command(args):
+    from bertcnn_tf.runs import load_run
+    from bertcnn_tf.serving import ServingCheckError
+    from bertcnn_tf.serving import check_serving
+
+    try:
+        run = load_run(args.model) if args.model else None
+        report = check_serving(args.path, run=run)
+    except ServingCheckError as error:
+        _fail(f"check-serving failed at step {error.step!r}: {error.message}")
+        print(json.dumps(error.report, ensure_ascii=False))
+        return 1
+    except (OSError, ValueError) as error:  # a run folder that does not load
+        return _fail(error)
+    print(f"ok: {report['path']}")
+    print(f"  checks passed: {', '.join(report['passed'])}")
+    print(f"  compared with {report['reference']}: max abs difference {report['max_abs_diff']:.2g}")
+    print(f"  non-core ops: {', '.join(report['non_core_ops'])}")
+    print(f"  minimum TF Serving: {report['min_tf_serving_version']}")
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 1
