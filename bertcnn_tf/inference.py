@@ -2,40 +2,81 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from bertcnn_tf.data import LENGTH_STEP
 from bertcnn_tf.data import detached_preprocessor
 from bertcnn_tf.data import fixed_length
-from bertcnn_tf.data import length_order
-from bertcnn_tf.data import make_dataset
 
 
-def predict_probabilities(model, examples, multi_label=False, batch_size=32, verbose=0):
+def tokenize_all(examples, preprocessor, chunk=256):
+    """Token ids, segment ids and padding masks of every example, as numpy arrays.
+
+    Runs the preprocessor in tf.data (the traced tf-text path, the one exports
+    use) in chunks, and returns `[n, sequence_length]` arrays.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(examples.inputs()).batch(chunk)
+    parts = [
+        {name: np.asarray(value) for name, value in features.items()}
+        for features in dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    ]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def batch_width(lengths, limit):
+    """The batch's longest text rounded up to `LENGTH_STEP` (few distinct shapes)."""
+    return int(min(limit, max(1, -(-int(lengths.max()) // LENGTH_STEP) * LENGTH_STEP)))
+
+
+def predict_logits(model, examples, batch_size=32):
+    """The model's outputs for `Examples`, in the input order.
+
+    Texts are tokenized once, sorted by length and batched, and each batch is
+    cut to its own longest text, so a short text is never padded to the
+    longest of the whole input. The heads here give the same logits at any
+    padding, so only the cost changes. `predict_on_batch` runs the compiled
+    model without `predict`'s per-call iterator and callbacks.
+    """
+    features = tokenize_all(examples, model.preprocessor)
+    lengths = features["padding_mask"].sum(axis=1)
+    limit = features["token_ids"].shape[1]
+    fixed = fixed_length(model)
+    order = np.argsort(lengths, kind="stable")
+    outputs = None
+    with detached_preprocessor(model):
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = fixed or batch_width(lengths[rows], limit)
+            batch = {name: value[rows, :width] for name, value in features.items()}
+            logits = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(batch)), "float32")
+            if outputs is None:
+                outputs = np.empty((len(order), logits.shape[-1]), dtype="float32")
+            outputs[rows] = logits
+    return outputs
+
+
+def predict_probabilities(model, examples, multi_label=False, batch_size=32):
     """Class probabilities for `Examples`, in the input order.
-
-    Texts are sorted by length before batching, so each batch is padded only
-    to its own longest text; results are put back in the input order.
 
     Returns:
         float32 `[n, classes]`: softmax probabilities, or per-label sigmoid
         probabilities when `multi_label`.
+
+    Example:
+    ```python
+    from bertcnn_tf.data import Examples
+    from bertcnn_tf.runs import load_run
+
+    run = load_run("runs/demo")
+    texts = ["charged twice", "parcel never came"]
+    predict_probabilities(run.model, Examples(texts=texts, labels=[[], []]))
+    ```
     """
     if len(examples) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype="float32")
-    order = length_order(examples, model.preprocessor)
-    dataset = make_dataset(
-        examples.subset(order),
-        model.preprocessor,
-        batch_size=batch_size,
-        fixed_length=fixed_length(model),
-    )
-    with detached_preprocessor(model):
-        logits = model.predict(dataset, verbose=verbose)
-    logits = keras.ops.convert_to_tensor(np.asarray(logits, dtype="float32"))
+    logits = keras.ops.convert_to_tensor(predict_logits(model, examples, batch_size))
     activation = keras.ops.sigmoid if multi_label else keras.ops.softmax
-    probabilities = keras.ops.convert_to_numpy(activation(logits))
-    restored = np.empty_like(probabilities)
-    restored[order] = probabilities
-    return restored
+    return np.asarray(keras.ops.convert_to_numpy(activation(logits)), dtype="float32")
 
 
 def decide(probabilities, labels, multi_label=False, threshold=0.5):
