@@ -5,7 +5,7 @@
 
 Handlers return the exit code (0 or 1) and print `error: ...` to stderr on
 failure, without a traceback. `check-serving` prints its report as one JSON
-object on the last line of stdout, failed or not.
+object on the last line of stdout, after a failed check too.
 """
 
 import json
@@ -25,7 +25,9 @@ def add_serving_commands(subparsers):
         "--export-dir", required=True, help="the model's base path for TF Serving, e.g. saved_models/NAME"
     )
     export.add_argument(
-        "--version", type=int, help="version number (default: the highest existing one + 1); never overwritten"
+        "--version",
+        type=int,
+        help="version number (default: the highest existing one + 1); never overwritten",
     )
     export.set_defaults(handler=export_command)
 
@@ -57,7 +59,8 @@ def export_command(args):
     print(f"published {path}")
     print(f"  labels: {', '.join(card['labels'])}")
     print(f"  signatures: {', '.join(card['signatures'])}")
-    print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {', '.join(card['non_core_ops'])})")
+    ops = ", ".join(card["non_core_ops"])
+    print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {ops})")
     return 0
 
 

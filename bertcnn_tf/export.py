@@ -27,8 +27,8 @@ The graph tokenizes with keras-hub's tokenizer (tf-text ops that TF Serving
 import datetime
 import json
 import os
+import secrets
 import shutil
-import tempfile
 
 import keras
 import keras_hub
@@ -38,7 +38,6 @@ import tensorflow_text
 from tensorflow_serving.apis import prediction_log_pb2
 
 import bertcnn_tf
-from bertcnn_tf.io_utils import atomic_write_text
 from bertcnn_tf.runs import REPORT_FILE
 from bertcnn_tf.runs import Run
 from bertcnn_tf.runs import load_run
@@ -62,8 +61,9 @@ from bertcnn_tf.serving import output_specs
 from bertcnn_tf.serving import predict_request
 from bertcnn_tf.serving import saved_model_ops
 
-# Warmup texts: the shortest input, a short one, and one at the model's
-# sequence length, so the first real requests find every shape path warm.
+# Warmup texts: the shortest input and a short one; `write_warmup_requests`
+# adds one that fills the model's sequence length, so that the first real
+# requests find the widest shape warm too.
 WARMUP_TEXTS = ("", "warm up the model")
 
 
@@ -102,7 +102,10 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True):
     if version is not None:
         _refuse_taken_version(export_base, version)
     os.makedirs(export_base, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=export_base)
+    # Not tempfile.mkdtemp: its mode 0700 would follow the version into
+    # publication, unreadable to a server running as another user.
+    staging = os.path.join(export_base, f".{name}-tmp-{secrets.token_hex(4)}")
+    os.mkdir(staging)
     try:
         write_export(run, staging, model_name=name, run_dir=run_dir)
         if check:
@@ -134,7 +137,7 @@ def write_export(run, directory, model_name, run_dir=None):
     archive.write_out(directory, verbose=False)
     os.makedirs(os.path.join(directory, os.path.dirname(LABELS_ASSET)), exist_ok=True)
     os.makedirs(os.path.join(directory, os.path.dirname(MODEL_CARD)), exist_ok=True)
-    atomic_write_text(os.path.join(directory, LABELS_ASSET), "".join(f"{label}\n" for label in run.labels))
+    _write_text(os.path.join(directory, LABELS_ASSET), "".join(f"{label}\n" for label in run.labels))
     card = model_card(run, model_name, saved_model_ops(directory), run_dir)
     _write_json(os.path.join(directory, MODEL_CARD), card)
     write_warmup_requests(os.path.join(directory, WARMUP_FILE), run, model_name)
@@ -149,7 +152,9 @@ def build_archive(run):
     if preprocessor is None:
         raise ExportError("the model has no preprocessor, so the export could not tokenize text")
     if model.output_shape[-1] != len(run.labels):
-        raise ExportError(f"the model has {model.output_shape[-1]} outputs but the run has {len(run.labels)} labels")
+        raise ExportError(
+            f"the model has {model.output_shape[-1]} outputs but the run has {len(run.labels)} labels"
+        )
     fixed_length = fixed_sequence_length(model)
     pack = make_packer(preprocessor, fixed_length)
     decide = make_decider(run.labels, run.multi_label, run.threshold)
@@ -216,7 +221,8 @@ def make_packer(preprocessor, fixed_length=None):
         texts = [text] if text_pair is None else [text, text_pair]
         if text_pair is not None:
             tf.debugging.assert_equal(
-                tf.shape(text)[0], tf.shape(text_pair)[0],
+                tf.shape(text)[0],
+                tf.shape(text_pair)[0],
                 message="text and text_pair must have the same number of rows",
             )
         segments = [tokenizer(_valid_utf8(t)) for t in texts]
@@ -366,6 +372,7 @@ def model_card(run, model_name, ops, run_dir=None):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backbone": _backbone_summary(model, run.settings),
         "head": run.settings.get("head", getattr(model, "head", None)),
+        "compute_dtype": model.compute_dtype,
         "sequence_length": preprocessor.sequence_length,
         "fixed_sequence_length": fixed_sequence_length(model),
         "truncate": preprocessor.truncate,
@@ -440,7 +447,13 @@ def _refuse_taken_version(export_base, version):
 
 
 def _write_json(path, value):
-    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    _write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_text(path, text):
+    # A plain write: the whole staging directory is published atomically.
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _fsync_directory(path):

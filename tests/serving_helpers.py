@@ -17,17 +17,25 @@ from bertcnn_tf.runs import save_labels
 from bertcnn_tf.runs import save_settings
 
 LABELS = ["billing", "delivery", "praise"]
-PAIRS_A = ["the movie was great !", "late delivery", "", "it was not very good fun at a very good price", "ok"]
+PAIRS_A = [
+    "the movie was great !",
+    "late delivery",
+    "",
+    "it was not very good fun at a very good price",
+    "ok",
+]
 PAIRS_B = ["loved it", "", "refund", "the plot was boring and the actors were bad , not fun", "!"]
 
 
-def make_run(head="cnn", multi_label=False, text_pair=False, sequence_length=16, truncate="waterfall"):
+def make_run(
+    head="cnn", multi_label=False, text_pair=False, sequence_length=16, truncate="waterfall", dtype=None
+):
     """A `Run` around a tiny random `BertCNNClassifier` with three labels."""
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tiny_tokenizer(), sequence_length=sequence_length, truncate=truncate
     )
     model = bertcnn_tf.BertCNNClassifier(
-        tiny_backbone(), num_classes=len(LABELS), preprocessor=preprocessor, head=head, filters=8
+        tiny_backbone(dtype=dtype), num_classes=len(LABELS), preprocessor=preprocessor, head=head, filters=8
     )
     settings = {
         "backbone": "tiny-random",
@@ -68,7 +76,6 @@ def strings(values):
     return array
 
 
-@keras.saving.register_keras_serializable(package="bertcnn_tf_tests")
 class WidthProbe(keras.layers.Layer):
     """Logits `[0, width / 16]`: they show how wide the token batch fed to the model was."""
 

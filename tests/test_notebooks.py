@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "notebooks")
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "serving.ipynb"])
 def test_notebook_runs(name, monkeypatch, tmp_path):
     monkeypatch.setenv("BERTCNN_FAST", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
