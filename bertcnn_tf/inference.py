@@ -15,11 +15,10 @@ def tokenize_all(examples, preprocessor, chunk=256):
     Runs the preprocessor in tf.data (the traced tf-text path, the one exports
     use) in chunks, and returns `[n, sequence_length]` arrays.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(examples.inputs()).batch(chunk)
-    parts = [
-        {name: np.asarray(value) for name, value in features.items()}
-        for features in dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
-    ]
+    dataset = tf.data.Dataset.from_tensor_slices((examples.inputs(),)).batch(chunk)
+    # `x=` keeps keras-hub from reading a (text, pair) tuple as (x, y).
+    dataset = dataset.map(lambda x: preprocessor(x=x), num_parallel_calls=tf.data.AUTOTUNE)
+    parts = [{name: np.asarray(value) for name, value in features.items()} for features in dataset]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 

@@ -38,3 +38,17 @@ def test_multi_label_probabilities_are_sigmoids_and_decisions_use_the_threshold(
 def test_empty_input_gives_an_empty_result():
     model = tiny_classifier("cnn")
     assert predict_probabilities(model, Examples(texts=[], labels=[])).shape == (0, 3)
+
+
+def test_sentence_pairs_are_packed_as_pairs():
+    from bertcnn_tf.inference import tokenize_all
+
+    model = tiny_classifier("cnn", sequence_length=32)
+    examples = Examples(texts=["good movie", "bad"], labels=[[], []], pairs=["loved it", "late delivery"])
+    features = tokenize_all(examples, model.preprocessor)
+    expected = model.preprocessor(x=(examples.texts, examples.pairs))
+    np.testing.assert_array_equal(features["segment_ids"], np.asarray(expected["segment_ids"]))
+    assert features["segment_ids"].max() == 1  # the second text is segment 1
+    expected_logits = model.predict((examples.texts, examples.pairs), verbose=0)
+    got = predict_probabilities(model, examples)
+    np.testing.assert_allclose(got, np.exp(expected_logits) / np.exp(expected_logits).sum(-1, keepdims=True), atol=1e-5)
