@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from bertcnn_tf import layers  # noqa: E402
+from bertcnn_tf import metrics  # noqa: E402,F401  registers what .keras files name
+from bertcnn_tf import optimization  # noqa: E402,F401
 from bertcnn_tf.backbones import BackboneSourceError  # noqa: E402
 from bertcnn_tf.backbones import load_backbone  # noqa: E402
 from bertcnn_tf.backbones import make_preprocessor  # noqa: E402

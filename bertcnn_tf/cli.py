@@ -5,6 +5,8 @@ bertcnn train --train train.csv --output runs/first [--validation dev.csv] [--te
 bertcnn evaluate --model runs/first --data test.csv
 bertcnn predict --model runs/first "where is my parcel?" "charged twice"
 bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean
+bertcnn export --model runs/first --export-dir saved_models/first
+bertcnn check-serving saved_models/first
 bertcnn demo
 ```
 """
@@ -14,8 +16,13 @@ import dataclasses
 import json
 import sys
 
+from bertcnn_tf.cli_serving import add_serving_commands
 from bertcnn_tf.data import DataError
+from bertcnn_tf.distribution import STRATEGIES
 
+
+# What a multi-worker non-chief worker prints instead of metrics.
+WORKER_DONE = "Training done on this worker; the chief writes the run folder and the report."
 
 
 def training_config(args, **overrides):
@@ -54,6 +61,9 @@ def train_command(args):
     validation = read_split(args, args.validation, config) if args.validation else None
     test = read_split(args, args.test, config) if args.test else None
     _, report = train(train_examples, args.output, config, validation, test)
+    if report is None:
+        print(WORKER_DONE)
+        return 0
     print_metrics(report["splits"], args.output)
     return 0
 
@@ -73,7 +83,11 @@ def compare_command(args):
         print(f"\n=== head={head} ===")
         head_config = dataclasses.replace(config, head=head)
         _, report = train(train_examples, os.path.join(args.output, head), head_config, validation, test)
-        results[head] = report["splits"]
+        if report is not None:  # None on multi-worker workers other than the chief
+            results[head] = report["splits"]
+    if not results:
+        print(WORKER_DONE)
+        return 0
     split = "test" if test is not None else "validation"
     print(f"\n{'head':<6} {split + ' accuracy':>16} {split + ' macro-F1':>16}")
     for head, splits in results.items():
@@ -146,7 +160,7 @@ def predict_command(args):
 def demo_command(args):
     from bertcnn_tf.demo import run_demo
 
-    run_demo(output_dir=args.output, epochs=args.epochs)
+    run_demo(output_dir=args.output, export_base=args.export_dir, epochs=args.epochs)
     return 0
 
 
@@ -189,6 +203,16 @@ def add_training_flags(parser):
     parser.add_argument("--validation-split", type=float)
     parser.add_argument("--early-stopping-patience", type=int)
     parser.add_argument("--backup-every-steps", type=int, help="back up mid-epoch every N steps")
+    parser.add_argument(
+        "--strategy", choices=list(STRATEGIES), default="auto",
+        help="tf.distribute strategy (default auto: a named TPU, else all GPUs, else one device); "
+        "--batch-size is per replica (docs/distributed.md)",
+    )
+    parser.add_argument("--tpu", help="TPU name or grpc:// address (default: $TPU_NAME, else the local TPU)")
+    parser.add_argument(
+        "--static-shapes", action="store_true", default=None,
+        help="pad every batch to --sequence-length and drop ragged ends (always on with TPUs)",
+    )
 
 
 def build_parser():
@@ -224,8 +248,11 @@ def build_parser():
     add_column_flags(predict, defaults=False)
     predict.set_defaults(handler=predict_command)
 
+    add_serving_commands(commands)
+
     demo = commands.add_parser("demo", help="train on the bundled demo data, export, predict")
     demo.add_argument("--output", default="runs/demo", help="run folder")
+    demo.add_argument("--export-dir", default="saved_models/demo", help="TF Serving base path")
     demo.add_argument("--epochs", type=int, default=3)
     demo.set_defaults(handler=demo_command)
     return parser

@@ -264,14 +264,12 @@ def stratified_split(examples, fraction=0.1, seed=42):
     return examples.subset(sorted(train)), examples.subset(sorted(validation))
 
 
-def trim_to_longest(features, fixed_length=None):
+def trim_to_longest(features):
     """Cuts a padded batch down to its longest text, rounded up to `LENGTH_STEP`.
 
     The heads here give the same logits at any padding, so this only saves
-    work. `fixed_length` (the seed head's) disables it.
+    work (the seed head, tied to one length, is never trimmed).
     """
-    if fixed_length:
-        return features
     full = tf.shape(features["token_ids"])[1]
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1))
     length = tf.minimum(full, (longest + LENGTH_STEP - 1) // LENGTH_STEP * LENGTH_STEP)
@@ -288,14 +286,21 @@ def make_dataset(
     seed=42,
     fixed_length=None,
     sample_weights=None,
+    static_shapes=False,
 ):
     """A tf.data pipeline that tokenizes in the graph and pads only where needed.
 
     Training batches group texts of similar length (bucketing), so short texts
     are not padded to the longest of the whole set; each batch is then trimmed
     to its own longest text. The training pipeline repeats endlessly (fit it
-    with `steps_per_epoch`). Inference keeps the input order (sort the input
-    by length first with `length_order` to get the same saving).
+    with `steps_per_epoch`) in an order fixed by `seed`, the same in every
+    process, which is what lets a killed run resume on the right batch.
+    Other pipelines keep the input order.
+
+    Tokenizing happens here, on the host's CPU, so the model only ever sees
+    numbers: no string op reaches a GPU or TPU. Under a `tf.distribute`
+    strategy, `batch_size` is the global batch and every worker keeps its
+    share of the batches (`distribution_options`).
 
     Args:
         examples: `Examples`.
@@ -307,7 +312,26 @@ def make_dataset(
         fixed_length: The one sequence length of a `head="seed"` model, whose
             batches must not be trimmed.
         sample_weights: Optional `[n]` per-row loss weights.
+        static_shapes: bool. Every batch `[batch_size, sequence_length]`, as
+            TPUs need: no bucketing or trimming, and `drop_remainder`. A
+            labelled evaluation set is first padded to whole batches with
+            rows of weight 0, so no row is dropped and none counts twice.
+
+    Example:
+    ```python
+    data = make_dataset(examples, model.preprocessor, targets, batch_size=32, training=True)
+    model.fit(data, steps_per_epoch=steps_per_epoch(len(examples), 32))
+    ```
     """
+    if static_shapes and not training:
+        if targets is None:
+            raise ValueError(
+                "static_shapes needs targets for a finite set: its last batch is "
+                "padded with rows of weight 0, which only a labelled set can carry."
+            )
+        examples, targets, sample_weights = pad_to_whole_batches(
+            examples, targets, sample_weights, batch_size
+        )
     columns = (examples.inputs(),)
     if targets is not None:
         columns += (targets,)
@@ -318,7 +342,7 @@ def make_dataset(
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
     def preprocess(x, *rest):
-        features = preprocessor(x)
+        features = preprocessor(x=x)  # as `x=`: keras-hub reads a positional (text, pair) as (x, y)
         return (features, *rest) if rest else features
 
     # Tokenizing whole batches is much faster than one text at a time.
@@ -328,7 +352,8 @@ def make_dataset(
         # Endless, so that batches never run dry mid-epoch: fit with
         # `steps_per_epoch=steps_per_epoch(len(examples), batch_size)`.
         dataset = dataset.repeat()
-    if training and not fixed_length:
+    full_length = fixed_length or static_shapes
+    if training and not full_length:
         boundaries = length_buckets(preprocessor.sequence_length)
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda x, *_: tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32)),
@@ -336,19 +361,48 @@ def make_dataset(
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )
     else:
-        dataset = dataset.batch(batch_size)
+        dataset = dataset.batch(batch_size, drop_remainder=static_shapes)
 
     def trim(x, *rest):
-        x = trim_to_longest(x, fixed_length)
+        x = trim_to_longest(x)
         return (x, *rest) if rest else x
 
-    dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+    if not full_length:
+        dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
     if not training:
         # `unbatch` hides the length; Keras 3.15 hands the second pass over a
         # dataset of unknown length an exhausted iterator, so state it.
         cardinality = steps_per_epoch(len(examples), batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(distribution_options()).prefetch(tf.data.AUTOTUNE)
+
+
+def distribution_options():
+    """tf.data options for multi-worker training: shard by data, not by file.
+
+    The rows are in memory, not in files, so there are no files to share
+    out: every worker runs the whole pipeline and keeps its share of each
+    global batch (`AutoShardPolicy.DATA`), which is also what keeps the
+    batch order the same on every worker and in a resumed run.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def pad_to_whole_batches(examples, targets, sample_weights, batch_size):
+    """Repeats rows, with weight 0, until the set fills whole batches."""
+    missing = -len(examples) % batch_size
+    weights = np.ones(len(examples), "float32") if sample_weights is None else np.asarray(sample_weights, "float32")
+    if not missing:
+        return examples, targets, weights
+    extra = [i % len(examples) for i in range(missing)]
+    padded = examples.subset(list(range(len(examples))) + extra)
+    return (
+        padded,
+        np.concatenate([targets, targets[extra]]),
+        np.concatenate([weights, np.zeros(missing, "float32")]),
+    )
 
 
 def steps_per_epoch(num_examples, batch_size):
@@ -359,14 +413,6 @@ def length_buckets(sequence_length):
     """Bucket boundaries for training: every `2 * LENGTH_STEP` tokens."""
     return list(range(2 * LENGTH_STEP, sequence_length, 2 * LENGTH_STEP))
 
-
-def length_order(examples, preprocessor, batch_size=256):
-    """Row indices sorted by token length (for padding-light inference)."""
-    lengths = []
-    dataset = tf.data.Dataset.from_tensor_slices(examples.inputs()).batch(batch_size)
-    for features in dataset.map(preprocessor):
-        lengths.extend(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1).numpy())
-    return np.argsort(np.asarray(lengths), kind="stable")
 
 
 class detached_preprocessor:

@@ -38,6 +38,7 @@ import tensorflow_text
 from tensorflow_serving.apis import prediction_log_pb2
 
 import bertcnn_tf
+from bertcnn_tf.data import fixed_length
 from bertcnn_tf.runs import REPORT_FILE
 from bertcnn_tf.runs import Run
 from bertcnn_tf.runs import load_run
@@ -155,8 +156,8 @@ def build_archive(run):
         raise ExportError(
             f"the model has {model.output_shape[-1]} outputs but the run has {len(run.labels)} labels"
         )
-    fixed_length = fixed_sequence_length(model)
-    pack = make_packer(preprocessor, fixed_length)
+    length = fixed_length(model)
+    pack = make_packer(preprocessor, length)
     decide = make_decider(run.labels, run.multi_label, run.threshold)
 
     def classify(inputs):
@@ -182,7 +183,7 @@ def build_archive(run):
     archive.add_endpoint(
         TOKENS_SIGNATURE,
         predict_tokens,
-        input_signature=[tf.TensorSpec([None, fixed_length], tf.int32, name=key) for key in TOKEN_INPUTS],
+        input_signature=[tf.TensorSpec([None, length], tf.int32, name=key) for key in TOKEN_INPUTS],
     )
     return archive
 
@@ -190,11 +191,6 @@ def build_archive(run):
 def text_input_names(run):
     """`["text"]`, or `["text", "text_pair"]` for a sentence-pair model."""
     return [TEXT_INPUT, PAIR_INPUT] if run.text_pair_column else [TEXT_INPUT]
-
-
-def fixed_sequence_length(model):
-    """The one sequence length the model accepts (`head="seed"`), or None for any."""
-    return model.input["token_ids"].shape[1]
 
 
 def make_packer(preprocessor, fixed_length=None):
@@ -374,7 +370,7 @@ def model_card(run, model_name, ops, run_dir=None):
         "head": run.settings.get("head", getattr(model, "head", None)),
         "compute_dtype": model.compute_dtype,
         "sequence_length": preprocessor.sequence_length,
-        "fixed_sequence_length": fixed_sequence_length(model),
+        "fixed_sequence_length": fixed_length(model),
         "truncate": preprocessor.truncate,
         "text_pair": bool(run.text_pair_column),
         "labels": list(run.labels),

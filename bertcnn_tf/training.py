@@ -1,23 +1,37 @@
-"""Fine-tuning with `model.fit`: optimizer, schedule, callbacks, and the run folder."""
+"""Fine-tuning with `model.fit`: strategy, data, callbacks, and the run folder."""
 
 import csv
 import dataclasses
 import os
+import shutil
 
 import keras
 import numpy as np
 
+from bertcnn_tf.backup import BackupError
+from bertcnn_tf.backup import TrainingBackup
 from bertcnn_tf.data import LabelVocabulary
 from bertcnn_tf.data import detached_preprocessor
 from bertcnn_tf.data import fixed_length
 from bertcnn_tf.data import make_dataset
 from bertcnn_tf.data import steps_per_epoch as count_steps
 from bertcnn_tf.data import stratified_split
+from bertcnn_tf.distribution import describe
+from bertcnn_tf.distribution import global_batch_size
+from bertcnn_tf.distribution import is_chief
+from bertcnn_tf.distribution import is_tpu
+from bertcnn_tf.distribution import keras_fit_fixes
+from bertcnn_tf.distribution import make_strategy
+from bertcnn_tf.distribution import needs_host_copy
+from bertcnn_tf.distribution import writable_dir
 from bertcnn_tf.evaluation import classification_metrics
 from bertcnn_tf.evaluation import plot_training_curves
 from bertcnn_tf.evaluation import write_report
 from bertcnn_tf.inference import predict_probabilities
+from bertcnn_tf.metrics import loss_and_metrics
 from bertcnn_tf.models import BertCNNClassifier
+from bertcnn_tf.optimization import GlobalClipAdamW
+from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.runs import MODEL_FILE
 from bertcnn_tf.runs import Run
 from bertcnn_tf.runs import save_labels
@@ -27,87 +41,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 BEST_WEIGHTS = "best.weights.h5"
 HEAD_WARMUP_DONE = "head_warmup.weights.h5"
 TRAINING_LOG = "training_log.csv"
-
-
-@keras.saving.register_keras_serializable(package="bertcnn_tf")
-class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Rises linearly from 0 over `warmup_steps`, then falls linearly to 0.
-
-    BERT's fine-tuning schedule: the warm-up keeps the first updates of a
-    randomly initialised head from wrecking the pretrained weights.
-
-    Example:
-    ```python
-    schedule = LinearWarmupDecay(5e-5, total_steps=1000, warmup_steps=100)
-    float(schedule(50))  # 2.5e-05
-    ```
-    """
-
-    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0):
-        self.peak_learning_rate = peak_learning_rate
-        self.total_steps = max(1, int(total_steps))
-        self.warmup_steps = max(0, int(warmup_steps))
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warmup = keras.ops.maximum(float(self.warmup_steps), 1.0)
-        rising = step / warmup
-        decay_span = keras.ops.maximum(float(self.total_steps - self.warmup_steps), 1.0)
-        falling = (float(self.total_steps) - step) / decay_span
-        fraction = keras.ops.where(step < self.warmup_steps, rising, falling)
-        return self.peak_learning_rate * keras.ops.clip(fraction, 0.0, 1.0)
-
-    def get_config(self):
-        return {
-            "peak_learning_rate": self.peak_learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-        }
-
-
-def make_optimizer(
-    learning_rate,
-    total_steps,
-    warmup_ratio=0.1,
-    weight_decay=0.01,
-    clip_norm=1.0,
-    precision="float32",
-):
-    """AdamW with linear warm-up and decay, no decay on biases and LayerNorm.
-
-    Gradients are clipped to a global norm of `clip_norm`; under
-    `mixed_float16` the optimizer is wrapped in a `LossScaleOptimizer`.
-    """
-    schedule = LinearWarmupDecay(
-        learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
-    )
-    optimizer = keras.optimizers.AdamW(
-        schedule, weight_decay=weight_decay, global_clipnorm=clip_norm
-    )
-    # Keras' LayerNormalization names its scale and offset gamma and beta.
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    if precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-@keras.saving.register_keras_serializable(package="bertcnn_tf")
-class SigmoidF1Score(keras.metrics.F1Score):
-    """`F1Score` for multi-label logits: sigmoid first, then the threshold."""
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(y_true, keras.ops.sigmoid(y_pred), sample_weight)
-
-
-def loss_and_metrics(multi_label, threshold=0.5):
-    """The loss and the `macro_f1` metric that picks the best checkpoint."""
-    if multi_label:
-        loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        f1 = SigmoidF1Score(average="macro", threshold=float(threshold), name="macro_f1")
-        return loss, [f1]
-    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
-    f1 = keras.metrics.F1Score(average="macro", name="macro_f1")
-    return loss, [keras.metrics.CategoricalAccuracy(name="accuracy"), f1]
+BACKUP_DIR = "backup"
 
 
 def balanced_sample_weights(targets):
@@ -125,7 +59,7 @@ class TrainingConfig:
     head: str = "cnn"
     sequence_length: int = 128
     epochs: int = 3
-    batch_size: int = 32
+    batch_size: int = 32  # per replica: the global batch is this × the replicas
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -141,11 +75,14 @@ class TrainingConfig:
     threshold: float = 0.5
     validation_split: float = 0.1
     early_stopping_patience: int = 2
-    backup_every_steps: int = 0  # 0: back up at the end of each epoch
+    backup_every_steps: int = 0  # also back up every N steps; 0: at epoch ends only
     text_column: str = "text"
     label_column: str = "label"
     text_pair_column: str = None
     label_separator: str = None
+    strategy: str = "auto"  # one of bertcnn_tf.distribution.STRATEGIES
+    tpu: str = None  # a TPU name or grpc:// address; default $TPU_NAME
+    static_shapes: bool = False  # every batch [batch_size, sequence_length]; always on TPUs
     verbose: object = "auto"
 
 
@@ -171,6 +108,13 @@ def train(
 ):
     """Fine-tunes a `BertCNNClassifier` and writes a complete run folder.
 
+    Training runs under the `tf.distribute` strategy `config.strategy`
+    names: the model and optimizer are created in its scope, each step reads
+    `config.batch_size` examples per replica, and under a multi-worker
+    strategy only the chief writes the run folder (the returned report is
+    `None` on the other workers). A run started again with the same
+    arguments after being killed resumes from its last backup, to the step.
+
     Args:
         train_examples: `bertcnn_tf.data.Examples` to train on.
         output_dir: The run folder: model, labels, settings, checkpoints,
@@ -186,6 +130,13 @@ def train(
     Returns:
         `(Run, report)`.
 
+    Raises:
+        bertcnn_tf.backup.TrainingError: the loss became NaN or infinite
+            (`NonFiniteLossError`), or a backup or checkpoint cannot be read
+            (`BackupError`); the message says what to do.
+        bertcnn_tf.distribution.StrategyError: the strategy cannot be set
+            up here.
+
     Example:
     ```python
     from bertcnn_tf.data import read_examples
@@ -196,13 +147,9 @@ def train(
     ```
     """
     config = config or TrainingConfig()
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}.")
-    if config.class_weight not in (None, "balanced"):
-        raise ValueError(f"class_weight must be None or 'balanced', not {config.class_weight!r}.")
-    if config.class_weight and config.multi_label:
-        raise ValueError("class_weight='balanced' applies to single-label data only.")
-    os.makedirs(output_dir, exist_ok=True)
+    check_config(config)
+    # A multi-worker strategy must exist before TensorFlow does other work.
+    strategy = make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
 
     vocabulary = LabelVocabulary.from_examples(train_examples, config.multi_label)
@@ -213,29 +160,45 @@ def train(
     train_targets = vocabulary.encode(train_examples)
     validation_targets = vocabulary.encode(validation_examples)
     test_targets = None if test_examples is None else vocabulary.encode(test_examples)
-    save_labels(output_dir, vocabulary.labels)
-    save_settings(output_dir, dataclasses.asdict(config))
+    chief = is_chief(strategy)
+    if chief:
+        os.makedirs(output_dir, exist_ok=True)
+        save_labels(output_dir, vocabulary.labels)
+        save_settings(output_dir, dataclasses.asdict(config))
+    print(describe(strategy, config.batch_size))
 
-    model = model_factory(config, len(vocabulary))
-    length = fixed_length(model)
-    weights = balanced_sample_weights(train_targets) if config.class_weight else None
-    train_data = make_dataset(
-        train_examples, model.preprocessor, train_targets, config.batch_size,
-        training=True, seed=config.seed, fixed_length=length, sample_weights=weights,
-    )
-    validation_data = make_dataset(
-        validation_examples, model.preprocessor, validation_targets, config.batch_size,
-        fixed_length=length,
-    )
-    steps_per_epoch = count_steps(len(train_examples), config.batch_size)
-    with detached_preprocessor(model):
-        if config.head_warmup_epochs:
-            warm_up_head(model, train_data, validation_data, config, output_dir, steps_per_epoch)
-        fit_whole_model(model, train_data, validation_data, config, output_dir, steps_per_epoch)
+    batch_size = global_batch_size(config.batch_size, strategy)
+    with writable_dir(output_dir, strategy) as write_dir:
+        with strategy.scope():
+            model = model_factory(config, len(vocabulary))
+            weights = balanced_sample_weights(train_targets) if config.class_weight else None
+            data_options = dict(
+                fixed_length=fixed_length(model),
+                static_shapes=config.static_shapes or is_tpu(strategy),
+            )
+            train_data = make_dataset(
+                train_examples, model.preprocessor, train_targets, batch_size,
+                training=True, seed=config.seed, sample_weights=weights, **data_options,
+            )
+            validation_data = make_dataset(
+                validation_examples, model.preprocessor, validation_targets, batch_size,
+                **data_options,
+            )
+            dirs = RunDirs(read=output_dir, write=write_dir)
+            steps_per_epoch = count_steps(len(train_examples), batch_size)
+            with detached_preprocessor(model), keras_fit_fixes(strategy):
+                if config.head_warmup_epochs:
+                    warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch)
+                fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_epoch)
+            load_best_weights(model, dirs)
+            shutil.rmtree(os.path.join(write_dir, BACKUP_DIR), ignore_errors=True)  # finished
+        if needs_host_copy(strategy):
+            model = host_copy(model, model_factory, config, len(vocabulary))
 
-    model.load_weights(os.path.join(output_dir, BEST_WEIGHTS))
-    model.save(os.path.join(output_dir, MODEL_FILE))
     run = Run(model=model, labels=vocabulary.labels, settings=dataclasses.asdict(config))
+    if not chief:
+        return run, None
+    model.save(os.path.join(output_dir, MODEL_FILE))
     splits = {"validation": (validation_examples, validation_targets)}
     if test_examples is not None:
         splits["test"] = (test_examples, test_targets)
@@ -253,6 +216,53 @@ def train(
     return run, report
 
 
+def check_config(config):
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}.")
+    if config.class_weight not in (None, "balanced"):
+        raise ValueError(f"class_weight must be None or 'balanced', not {config.class_weight!r}.")
+    if config.class_weight and config.multi_label:
+        raise ValueError("class_weight='balanced' applies to single-label data only.")
+    if config.batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
+
+
+@dataclasses.dataclass
+class RunDirs:
+    """Where a worker reads the run's state from, and where it writes.
+
+    Both are the run folder, except on multi-worker non-chief workers,
+    which read the chief's folder (resuming needs storage all workers see)
+    and write to a temporary folder that is deleted.
+    """
+
+    read: str
+    write: str
+
+
+def load_best_weights(model, dirs):
+    """Loads the best checkpoint; on a resumed non-chief worker, the chief's."""
+    path = os.path.join(dirs.write, BEST_WEIGHTS)
+    if not os.path.exists(path):
+        path = os.path.join(dirs.read, BEST_WEIGHTS)
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError) as error:
+        raise BackupError(
+            f"The best checkpoint {path} cannot be read ({type(error).__name__}: "
+            f"{str(error).splitlines()[0]}); a run was probably killed while writing it. "
+            "Run the same command again: it resumes from the last backup, taken before "
+            "that write, and writes the checkpoint again."
+        ) from None
+
+
+def host_copy(model, model_factory, config, num_classes):
+    """The trained model, rebuilt outside any strategy with the same weights."""
+    copy = model_factory(config, num_classes)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def evaluate_examples(run, examples, targets, batch_size=32):
     probabilities = predict_probabilities(
         run.model, examples, multi_label=run.multi_label, batch_size=batch_size
@@ -262,9 +272,9 @@ def evaluate_examples(run, examples, targets, batch_size=32):
     )
 
 
-def warm_up_head(model, train_data, validation_data, config, output_dir, steps_per_epoch):
+def warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch):
     """Trains the head alone for a few epochs (backbone frozen), once per run."""
-    done = os.path.join(output_dir, HEAD_WARMUP_DONE)
+    done = os.path.join(dirs.read, HEAD_WARMUP_DONE)
     if os.path.exists(done):
         print(f"Head warm-up already done; loading {done}.")
         model.load_weights(done)
@@ -272,27 +282,27 @@ def warm_up_head(model, train_data, validation_data, config, output_dir, steps_p
     model.backbone.trainable = False
     loss, metrics = loss_and_metrics(config.multi_label, config.threshold)
     model.compile(
-        optimizer=keras.optimizers.AdamW(config.head_learning_rate, global_clipnorm=config.clip_norm),
+        optimizer=GlobalClipAdamW(config.head_learning_rate, global_clipnorm=config.clip_norm),
         loss=loss,
         metrics=metrics,
     )
-    model.fit(
-        train_data,
-        validation_data=validation_data,
+    backup = TrainingBackup(
+        os.path.join(dirs.write, BACKUP_DIR, "head"),
+        restore_dir=os.path.join(dirs.read, BACKUP_DIR, "head"),
+        nan_advice=nan_advice(config, "--head-learning-rate"),
+    )
+    fit_resumable(
+        model, train_data, validation_data, backup,
         epochs=config.head_warmup_epochs,
         steps_per_epoch=steps_per_epoch,
-        shuffle=False,  # the pipeline shuffles
-        callbacks=[
-            keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup", "head")),
-            keras.callbacks.CSVLogger(os.path.join(output_dir, TRAINING_LOG), append=True),
-        ],
+        callbacks=[keras.callbacks.CSVLogger(os.path.join(dirs.write, TRAINING_LOG), append=True)],
         verbose=config.verbose,
     )
-    model.save_weights(done)
+    model.save_weights(os.path.join(dirs.write, HEAD_WARMUP_DONE))
     model.backbone.trainable = True
 
 
-def fit_whole_model(model, train_data, validation_data, config, output_dir, steps_per_epoch):
+def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_epoch):
     model.backbone.trainable = True
     loss, metrics = loss_and_metrics(config.multi_label, config.threshold)
     model.compile(
@@ -306,39 +316,85 @@ def fit_whole_model(model, train_data, validation_data, config, output_dir, step
         ),
         loss=loss,
         metrics=metrics,
-        jit_compile=config.xla,
+        # JAX always compiles; TensorFlow only when asked (`--xla`).
+        jit_compile=config.xla or keras.backend.backend() == "jax",
     )
-    backup_dir = os.path.join(output_dir, "backup", "full")
-    if os.path.isdir(backup_dir) and os.listdir(backup_dir):
-        print(f"Resuming from the backup in {backup_dir} (a previous run was interrupted).")
-    model.fit(
-        train_data,
-        validation_data=validation_data,
+    monitor = {"monitor": "val_macro_f1", "mode": "max"}
+    best = os.path.join(dirs.write, BEST_WEIGHTS)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        best, save_best_only=True, save_weights_only=True, **monitor
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        patience=config.early_stopping_patience, **monitor
+    )
+    backup = TrainingBackup(
+        os.path.join(dirs.write, BACKUP_DIR, "full"),
+        save_every_steps=config.backup_every_steps,
+        restore_dir=os.path.join(dirs.read, BACKUP_DIR, "full"),
+        checkpoint=checkpoint,
+        early_stopping=early_stopping,
+        nan_advice=nan_advice(config, "--learning-rate"),
+    )
+    fit_resumable(
+        model, train_data, validation_data, backup,
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
-        shuffle=False,  # the pipeline shuffles
-        callbacks=training_callbacks(config, output_dir, backup_dir),
+        callbacks=[
+            checkpoint,
+            early_stopping,
+            keras.callbacks.TensorBoard(os.path.join(dirs.write, "logs")),
+            keras.callbacks.CSVLogger(os.path.join(dirs.write, TRAINING_LOG), append=True),
+        ],
         verbose=config.verbose,
     )
 
 
-def training_callbacks(config, output_dir, backup_dir):
-    monitor = {"monitor": "val_macro_f1", "mode": "max"}
-    return [
-        keras.callbacks.BackupAndRestore(
-            backup_dir, save_freq=config.backup_every_steps or "epoch"
-        ),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(output_dir, BEST_WEIGHTS),
-            save_best_only=True,
-            save_weights_only=True,
-            **monitor,
-        ),
-        keras.callbacks.EarlyStopping(patience=config.early_stopping_patience, **monitor),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-        keras.callbacks.CSVLogger(os.path.join(output_dir, TRAINING_LOG), append=True),
-    ]
+def fit_resumable(
+    model, train_data, validation_data, backup, epochs, steps_per_epoch, callbacks=(), verbose="auto"
+):
+    """`model.fit` for `epochs`, continuing where a killed run stopped.
+
+    `train_data` must repeat endlessly in a fixed order (`make_dataset` with
+    `training=True`), so that batch `k` of a run is the same in every
+    process: a run killed at epoch `e`, step `s` restarts on batch
+    `e * steps_per_epoch + s`, finishes that epoch on the batches it had
+    left, then runs the remaining epochs, exactly as if it had not stopped.
+    `backup` (`TrainingBackup`) restores the state, goes last among the
+    callbacks, and is deleted when training ends.
+    """
+    state = backup.restore(model)
+    epoch, step = state.epoch, state.step
+    if epoch or step:
+        print(
+            f"Resuming from the backup in {backup.restore_dir}: epoch {epoch + 1} of "
+            f"{epochs}, step {step} of {steps_per_epoch} (a previous run was interrupted)."
+        )
+    fit = dict(
+        validation_data=validation_data,
+        shuffle=False,  # the pipeline shuffles
+        callbacks=[*callbacks, backup],
+        verbose=verbose,
+    )
+    if step and epoch < epochs:
+        model.fit(
+            train_data.skip(epoch * steps_per_epoch + step),
+            initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps_per_epoch - step, **fit,
+        )
+        epoch += 1
+    if epoch < epochs and not model.stop_training:
+        model.fit(
+            train_data.skip(epoch * steps_per_epoch),
+            initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, **fit,
+        )
+    backup.remove()
+
+
+def nan_advice(config, rate_flag):
+    """The settings to change after a NaN loss."""
+    return (
+        f"Lower the learning rate ({rate_flag}), keep gradient clipping on, or train "
+        f"in float32 (--precision float32; this run: {config.precision}), then train again."
+    )
 
 
 def read_training_log(path):

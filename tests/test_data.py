@@ -135,3 +135,13 @@ def test_seed_head_batches_keep_the_fixed_length():
     examples = Examples(texts=["good"] * 4, labels=[["a"]] * 4)
     batch = next(iter(make_dataset(examples, preprocessor, batch_size=4, fixed_length=32)))
     assert batch["token_ids"].shape == (4, 32)
+
+
+def test_sentence_pairs_reach_the_model_as_two_segments():
+    preprocessor = make_preprocessor(tiny_tokenizer(), sequence_length=32)
+    examples = Examples(texts=["good movie", "bad"], labels=[["a"], ["b"]], pairs=["loved it", "late"])
+    batch = next(iter(make_dataset(examples, preprocessor, batch_size=2)))
+    expected = preprocessor(x=(examples.texts, examples.pairs))
+    width = batch["token_ids"].shape[1]
+    np.testing.assert_array_equal(batch["segment_ids"], np.asarray(expected["segment_ids"])[:, :width])
+    assert batch["segment_ids"].numpy().max() == 1

@@ -1,0 +1,22 @@
+"""The training loss and the `macro_f1` metric that picks the best checkpoint."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="bertcnn_tf")
+class SigmoidF1Score(keras.metrics.F1Score):
+    """`F1Score` for multi-label logits: sigmoid first, then the threshold."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(y_true, keras.ops.sigmoid(y_pred), sample_weight)
+
+
+def loss_and_metrics(multi_label, threshold=0.5):
+    """The loss and the `macro_f1` metric that picks the best checkpoint."""
+    if multi_label:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        f1 = SigmoidF1Score(average="macro", threshold=float(threshold), name="macro_f1")
+        return loss, [f1]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    f1 = keras.metrics.F1Score(average="macro", name="macro_f1")
+    return loss, [keras.metrics.CategoricalAccuracy(name="accuracy"), f1]

@@ -1,0 +1,104 @@
+"""BERT fine-tuning's optimizer: AdamW, linear warm-up and decay, clipping.
+
+Registered with Keras, so a `.keras` file that names them loads after
+`import bertcnn_tf`.
+"""
+
+import keras
+
+from bertcnn_tf.distribution import replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="bertcnn_tf")
+class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Rises linearly from 0 over `warmup_steps`, then falls linearly to 0.
+
+    BERT's fine-tuning schedule: the warm-up keeps the first updates of a
+    randomly initialised head from wrecking the pretrained weights.
+
+    Example:
+    ```python
+    schedule = LinearWarmupDecay(5e-5, total_steps=1000, warmup_steps=100)
+    float(schedule(50))  # 2.5e-05
+    ```
+    """
+
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps=0):
+        self.peak_learning_rate = peak_learning_rate
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = max(0, int(warmup_steps))
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = keras.ops.maximum(float(self.warmup_steps), 1.0)
+        rising = step / warmup
+        decay_span = keras.ops.maximum(float(self.total_steps - self.warmup_steps), 1.0)
+        falling = (float(self.total_steps) - step) / decay_span
+        fraction = keras.ops.where(step < self.warmup_steps, rising, falling)
+        return self.peak_learning_rate * keras.ops.clip(fraction, 0.0, 1.0)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+@keras.saving.register_keras_serializable(package="bertcnn_tf")
+class GlobalClipAdamW(keras.optimizers.AdamW):
+    """`AdamW` that clips the gradient summed over replicas, as one device would.
+
+    Keras 3.15 clips each replica's share of the gradient before the
+    all-reduce sums them (`BaseOptimizer._backend_apply_gradients`), so with
+    R replicas the sum can reach R times `global_clipnorm` and training
+    differs from one device on the same global batch whenever clipping acts
+    (tensorflow/tensorflow#33929: clipping before the aggregation is
+    "usually wrong"). Here Keras' own clipping runs on the sum instead. That
+    also keeps a second effect of it the same as on one device: it makes the
+    embeddings' sparse gradients dense, adding up the rows of a token that
+    occurs twice in a batch before Adam squares them. Without replicas, and
+    under other backends, this is Keras' `AdamW`.
+    """
+
+    def _clip_gradients(self, grads):
+        if replicas_in_sync() > 1:
+            return grads  # clipped after the all-reduce, below
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # Keras' TensorFlow optimizer sums the replicas' gradients here, in
+        # replica context; other backends never call it.
+        grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
+        if replicas_in_sync() <= 1:
+            return grads_and_vars
+        grads, variables = zip(*grads_and_vars)
+        return list(zip(super()._clip_gradients(list(grads)), variables))
+
+
+def make_optimizer(
+    learning_rate,
+    total_steps,
+    warmup_ratio=0.1,
+    weight_decay=0.01,
+    clip_norm=1.0,
+    precision="float32",
+):
+    """AdamW with linear warm-up and decay, no decay on biases and LayerNorm.
+
+    Gradients are clipped to a global norm of `clip_norm` (after the sum
+    over replicas, see `GlobalClipAdamW`); under `mixed_float16` the
+    optimizer is wrapped in a `LossScaleOptimizer`. `learning_rate` applies
+    to the global batch: see docs/distributed.md for how to scale it.
+    """
+    schedule = LinearWarmupDecay(
+        learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
+    )
+    optimizer = GlobalClipAdamW(
+        schedule, weight_decay=weight_decay, global_clipnorm=clip_norm
+    )
+    # Keras' LayerNormalization names its scale and offset gamma and beta.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -1,0 +1,129 @@
+"""Trainings that need a process of their own, run by the distribution tests.
+
+Logical CPU devices must be configured, and a multi-worker strategy created,
+before TensorFlow starts; the Keras backend is chosen at import. So these
+run in fresh processes:
+
+```
+python tests/training_worker.py mirrored OUT                # one device vs 2 logical CPUs
+python tests/training_worker.py multi-worker OUT PRESET     # one worker; $TF_CONFIG says which
+python tests/training_worker.py jax OUT PRESET              # the caller sets KERAS_BACKEND=jax
+```
+
+OUT holds `train.csv`; results are written there as `.npz`/`.json`. PRESET is
+a tiny keras-hub preset folder (conftest's `tiny_preset`).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+# The tests' tiny vocabulary and backbone.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def dropout_free_preset(path):
+    """conftest's tiny random BERT, without dropout: replicas draw their own masks."""
+    import keras
+    import keras_hub
+    from conftest import VOCABULARY
+    from conftest import tiny_tokenizer
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(VOCABULARY),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=128,
+        dropout=0.0,
+    )
+    backbone.save_to_preset(path)
+    tiny_tokenizer().save_to_preset(path)
+    return path
+
+
+def quick_config(preset, **overrides):
+    from bertcnn_tf.training import TrainingConfig
+
+    values = dict(
+        backbone=preset, epochs=1, batch_size=8, learning_rate=3e-3,
+        sequence_length=16, warmup_ratio=0.0, verbose=0,
+    )
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def mirrored(out, preset=None):
+    """Trains on one device, then mirrored over 2 logical CPUs on the same global batch.
+
+    Dropout is 0 everywhere, in a preset of its own (not `preset`), since
+    each replica would draw its own masks. Bucketing stays on: the data
+    order is the pipeline's (seeded shuffle, then buckets), the same in both
+    runs, and `MirroredStrategy` splits each global batch of 8 into two of 4
+    that share the batch's trimmed length. So both runs see the same
+    batches, and only the summation order of the gradients differs.
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.training import train
+
+    preset = dropout_free_preset(os.path.join(out, "preset"))
+    examples = read_examples(os.path.join(out, "train.csv"))
+    results = {}
+    for strategy, per_replica in (("one-device", 8), ("mirrored", 4)):
+        config = quick_config(preset, strategy=strategy, batch_size=per_replica, dropout=0.0)
+        run, _ = train(examples, os.path.join(out, strategy), config)
+        results[strategy] = run.model.get_weights()
+    for strategy, weights in results.items():
+        np.savez(os.path.join(out, f"{strategy}.npz"), *weights)
+
+
+def multi_worker(out, preset):
+    """One worker of a multi-worker run; every worker gives the same arguments."""
+    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.training import train
+
+    # Each worker names its own folder, so that the test can tell who wrote.
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    config = quick_config(
+        preset, strategy="multi-worker", batch_size=4,
+        static_shapes=True,  # one shape, so one trace of the collective step
+        backup_every_steps=3,  # one mid-epoch backup: every worker saves, the chief keeps it
+    )
+    run, report = train(read_examples(os.path.join(out, "train.csv")), os.path.join(out, f"run{index}"), config)
+    np.savez(os.path.join(out, f"worker{index}.npz"), *run.model.get_weights())
+    with open(os.path.join(out, f"worker{index}.json"), "w") as f:
+        json.dump({"report": report is not None}, f)
+
+
+def jax_backend(out, preset):
+    """Trains under KERAS_BACKEND=jax, saves `.keras`, and records its predictions."""
+    import keras
+
+    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.inference import predict_probabilities
+    from bertcnn_tf.training import train
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    examples = read_examples(os.path.join(out, "train.csv"))
+    run, _ = train(examples, os.path.join(out, "run"), quick_config(preset))
+    np.save(os.path.join(out, "probabilities.npy"), predict_probabilities(run.model, examples))
+
+
+MODES = {"mirrored": mirrored, "multi-worker": multi_worker, "jax": jax_backend}
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=sorted(MODES))
+    parser.add_argument("out")
+    parser.add_argument("preset", nargs="?")
+    args = parser.parse_args()
+    MODES[args.mode](args.out, args.preset)
