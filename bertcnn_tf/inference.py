@@ -12,9 +12,14 @@ from bertcnn_tf.data import fixed_length
 def tokenize_all(examples, preprocessor, chunk=256):
     """Token ids, segment ids and padding masks of every example, as numpy arrays.
 
-    Runs the preprocessor in tf.data (the traced tf-text path, the one exports
-    use) in chunks, and returns `[n, sequence_length]` arrays.
+    Up to `chunk` texts are tokenized eagerly (keras-hub's Python path, which
+    gives the same ids as the traced one and costs no graph tracing, so one
+    text takes milliseconds, not a second); more run through tf.data in
+    chunks. Returns `[n, sequence_length]` arrays.
     """
+    if len(examples) <= chunk:
+        features = preprocessor(x=examples.inputs())
+        return {name: np.asarray(value) for name, value in features.items()}
     dataset = tf.data.Dataset.from_tensor_slices((examples.inputs(),)).batch(chunk)
     # `x=` keeps keras-hub from reading a (text, pair) tuple as (x, y).
     dataset = dataset.map(lambda x: preprocessor(x=x), num_parallel_calls=tf.data.AUTOTUNE)

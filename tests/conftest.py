@@ -23,7 +23,7 @@ def tiny_tokenizer():
     return keras_hub.models.BertTokenizer(vocabulary=VOCABULARY, lowercase=True)
 
 
-def tiny_backbone(dtype=None, seed=0):
+def tiny_backbone(dtype=None, seed=0, dropout=0.1):
     keras.utils.set_random_seed(seed)
     return keras_hub.models.BertBackbone(
         vocabulary_size=len(VOCABULARY),
@@ -32,8 +32,21 @@ def tiny_backbone(dtype=None, seed=0):
         hidden_dim=16,
         intermediate_dim=32,
         max_sequence_length=128,
+        dropout=dropout,
         dtype=dtype,
     )
+
+
+def quick_config(preset, **overrides):
+    """A `TrainingConfig` that trains a tiny preset in seconds."""
+    from bertcnn_tf.training import TrainingConfig
+
+    values = dict(
+        backbone=preset, epochs=3, batch_size=8, learning_rate=3e-3,
+        sequence_length=32, warmup_ratio=0.0, verbose=0,
+    )
+    values.update(overrides)
+    return TrainingConfig(**values)
 
 
 def tiny_classifier(head="cnn", sequence_length=16, num_classes=3, dtype=None, **kwargs):

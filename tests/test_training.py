@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import quick_config
 from conftest import sentiment_rows
 from conftest import write_csv
 
@@ -42,15 +43,6 @@ def test_balanced_weights_make_classes_count_equally():
     weights = balanced_sample_weights(targets)
     np.testing.assert_allclose(weights, [2 / 3, 2 / 3, 2 / 3, 2.0])
     assert weights[:3].sum() == pytest.approx(weights[3:].sum())
-
-
-def quick_config(tiny_preset, **overrides):
-    values = dict(
-        backbone=tiny_preset, epochs=3, batch_size=8, learning_rate=3e-3,
-        sequence_length=32, warmup_ratio=0.0, verbose=0,
-    )
-    values.update(overrides)
-    return TrainingConfig(**values)
 
 
 def test_train_writes_a_complete_run_folder(tmp_path, tiny_preset):

@@ -27,35 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def dropout_free_preset(path):
     """conftest's tiny random BERT, without dropout: replicas draw their own masks."""
-    import keras
-    import keras_hub
-    from conftest import VOCABULARY
+    from conftest import tiny_backbone
     from conftest import tiny_tokenizer
 
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(VOCABULARY),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=128,
-        dropout=0.0,
-    )
-    backbone.save_to_preset(path)
+    tiny_backbone(dropout=0.0).save_to_preset(path)
     tiny_tokenizer().save_to_preset(path)
     return path
 
 
 def quick_config(preset, **overrides):
-    from bertcnn_tf.training import TrainingConfig
+    from conftest import quick_config as tiny_config
 
-    values = dict(
-        backbone=preset, epochs=1, batch_size=8, learning_rate=3e-3,
-        sequence_length=16, warmup_ratio=0.0, verbose=0,
-    )
-    values.update(overrides)
-    return TrainingConfig(**values)
+    return tiny_config(preset, **{"epochs": 1, "sequence_length": 16, **overrides})
 
 
 def mirrored(out, preset=None):
