@@ -53,6 +53,9 @@ def mirrored(out, preset=None):
     """
     import tensorflow as tf
 
+    # Deterministic kernels: with two replicas sharing two cores, thread timing
+    # can otherwise change how sparse embedding gradients are combined.
+    tf.config.experimental.enable_op_determinism()
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from bertcnn_tf.data import read_examples
