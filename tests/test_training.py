@@ -12,7 +12,6 @@ from bertcnn_tf.data import read_examples
 from bertcnn_tf.runs import load_run
 from bertcnn_tf.optimization import LinearWarmupDecay
 from bertcnn_tf.optimization import make_optimizer
-from bertcnn_tf.training import TrainingConfig
 from bertcnn_tf.training import balanced_sample_weights
 from bertcnn_tf.training import train
 
