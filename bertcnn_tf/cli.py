@@ -19,6 +19,7 @@ import sys
 from bertcnn_tf.cli_serving import add_serving_commands
 from bertcnn_tf.data import DataError
 from bertcnn_tf.distribution import STRATEGIES
+from bertcnn_tf.precision import INFERENCE_DTYPES
 
 
 # What a multi-worker non-chief worker prints instead of metrics.
@@ -131,6 +132,7 @@ def predict_command(args):
     from bertcnn_tf.inference import decide
     from bertcnn_tf.inference import predict_probabilities
     from bertcnn_tf.io_utils import atomic_write_text
+    from bertcnn_tf.precision import with_compute_dtype
     from bertcnn_tf.runs import load_run
 
     if bool(args.texts) == bool(args.input):
@@ -142,7 +144,8 @@ def predict_command(args):
         if run.text_pair_column:
             raise DataError("This model reads sentence pairs: pass them in a file with --input.")
         examples = Examples(texts=list(args.texts), labels=[[] for _ in args.texts])
-    probabilities = predict_probabilities(run.model, examples, run.multi_label, args.batch_size)
+    model = with_compute_dtype(run.model, args.precision) if args.precision else run.model
+    probabilities = predict_probabilities(model, examples, run.multi_label, args.batch_size)
     decisions = decide(probabilities, run.labels, run.multi_label, run.threshold)
     lines = []
     for text, decision, row in zip(examples.texts, decisions, probabilities):
@@ -245,6 +248,10 @@ def build_parser():
     predict.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
     predict.add_argument("--output", help="write JSON Lines here instead of printing")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument(
+        "--precision", choices=INFERENCE_DTYPES,
+        help="compute in this dtype (default: the model's own); bfloat16 is faster on AVX512-BF16 CPUs",
+    )
     add_column_flags(predict, defaults=False)
     predict.set_defaults(handler=predict_command)
 

@@ -1,6 +1,7 @@
 """The `bertcnn export` and `bertcnn check-serving` commands.
 
-    bertcnn export --model runs/feedback --export-dir saved_models/feedback [--version N]
+    bertcnn export --model runs/feedback --export-dir saved_models/feedback [--version N] \
+        [--precision bfloat16]
     bertcnn check-serving saved_models/feedback [--model runs/feedback]
 
 Handlers return the exit code (0 or 1) and print `error: ...` to stderr on
@@ -10,6 +11,8 @@ object on the last line of stdout, after a failed check too.
 
 import json
 import sys
+
+from bertcnn_tf.precision import INFERENCE_DTYPES
 
 
 def add_serving_commands(subparsers):
@@ -28,6 +31,12 @@ def add_serving_commands(subparsers):
         "--version",
         type=int,
         help="version number (default: the highest existing one + 1); never overwritten",
+    )
+    export.add_argument(
+        "--precision",
+        choices=INFERENCE_DTYPES,
+        help="serve in this dtype (default: the model's own); bfloat16 is about 1.3x faster on "
+        "CPUs with AVX512-BF16 and moves probabilities by about 1e-2",
     )
     export.set_defaults(handler=export_command)
 
@@ -50,7 +59,9 @@ def export_command(args):
     from bertcnn_tf.serving import read_model_card
 
     try:
-        path = export_for_serving(args.model, args.export_dir, version=args.version)
+        path = export_for_serving(
+            args.model, args.export_dir, version=args.version, precision=args.precision
+        )
     except ServingCheckError as error:
         return _fail(f"the export failed its serving check, nothing was published: {error}")
     except (ExportError, OSError, ValueError) as error:

@@ -24,6 +24,7 @@ The graph tokenizes with keras-hub's tokenizer (tf-text ops that TF Serving
 2.12 to 2.19 lack), and pads each batch only to its longest text.
 """
 
+import dataclasses
 import datetime
 import json
 import os
@@ -39,6 +40,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 import bertcnn_tf
 from bertcnn_tf.data import fixed_length
+from bertcnn_tf.data import trim_to_longest
+from bertcnn_tf.precision import compute_dtype
+from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.runs import REPORT_FILE
 from bertcnn_tf.runs import Run
 from bertcnn_tf.runs import load_run
@@ -66,13 +70,16 @@ from bertcnn_tf.serving import saved_model_ops
 # adds one that fills the model's sequence length, so that the first real
 # requests find the widest shape warm too.
 WARMUP_TEXTS = ("", "warm up the model")
+# Rows per length-sorted chunk of a request (`length_sorted_logits`): fewer
+# pads more rows to a chunk's longest, more runs smaller matmuls.
+CHUNK_ROWS = 8
 
 
 class ExportError(RuntimeError):
     """An export that cannot be written or published."""
 
 
-def export_for_serving(run_or_dir, export_base, version=None, check=True):
+def export_for_serving(run_or_dir, export_base, version=None, check=True, precision=None):
     """Writes, checks and publishes a TF Serving version of a trained model.
 
     Args:
@@ -85,6 +92,10 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True):
             overwritten.
         check: Run `check_serving` on the staged export (with the run's Keras
             model as the reference) before publishing it. Leave it on.
+        precision: Serve in another dtype than the model was trained in:
+            `"bfloat16"` is about 1.3x faster on CPUs with AVX512-BF16 and
+            moves probabilities by about 1e-2 (`bertcnn_tf.precision`).
+            `None` keeps the model's own.
 
     Returns:
         The path of the published version directory.
@@ -98,6 +109,8 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True):
     ```
     """
     run, run_dir = _as_run(run_or_dir)
+    if precision is not None:
+        run = dataclasses.replace(run, model=with_compute_dtype(run.model, precision))
     export_base = os.path.abspath(os.fspath(export_base))
     name = os.path.basename(export_base)
     if version is not None:
@@ -161,7 +174,9 @@ def build_archive(run):
     decide = make_decider(run.labels, run.multi_label, run.threshold)
 
     def classify(inputs):
-        return decide(logits_or_empty(model, inputs, len(run.labels)))
+        if length:  # one fixed width: nothing to trim
+            return decide(logits_or_empty(model, inputs, len(run.labels)))
+        return decide(length_sorted_logits(model, inputs, len(run.labels)))
 
     def serve_text(text):
         return classify(pack(text))
@@ -303,6 +318,35 @@ def logits_or_empty(model, inputs, num_classes):
     )
 
 
+def length_sorted_logits(model, inputs, num_classes, chunk_rows=CHUNK_ROWS):
+    """float32 logits of a request, run in length-sorted chunks of `chunk_rows`.
+
+    A request arrives in the client's order and is padded to its longest
+    text; sorting its rows by length and cutting each chunk to the chunk's
+    own longest (rounded up to `LENGTH_STEP`) skips most of that padding (on
+    sst2 sentences in batches of 32, 8-row chunks compute 35% fewer token
+    positions). The heads give the same logits at any padding, and the rows
+    go back to request order, so only the cost changes.
+    """
+    rows = tf.shape(inputs["token_ids"])[0]
+    lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
+    order = tf.argsort(lengths, stable=True)
+    chunks = (rows + chunk_rows - 1) // chunk_rows
+
+    def run_chunk(index, outputs):
+        taken = order[index * chunk_rows : (index + 1) * chunk_rows]
+        chunk = trim_to_longest({name: tf.gather(value, taken) for name, value in inputs.items()})
+        logits = tf.cast(model(chunk, training=False), tf.float32)
+        return index + 1, outputs.write(index, logits)
+
+    outputs = tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, num_classes])
+    _, outputs = tf.while_loop(lambda index, _: index < chunks, run_chunk, (0, outputs))
+    sorted_logits = tf.cond(
+        rows > 0, outputs.concat, lambda: tf.zeros([0, num_classes], tf.float32)
+    )
+    return tf.scatter_nd(order[:, None], sorted_logits, tf.stack([rows, num_classes]))
+
+
 def make_decider(labels, multi_label, threshold):
     """A function `logits -> {probabilities, label_id, label}` (or `label_ids`, `labels`).
 
@@ -368,7 +412,7 @@ def model_card(run, model_name, ops, run_dir=None):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backbone": _backbone_summary(model, run.settings),
         "head": run.settings.get("head", getattr(model, "head", None)),
-        "compute_dtype": model.compute_dtype,
+        "compute_dtype": compute_dtype(model),
         "sequence_length": preprocessor.sequence_length,
         "fixed_sequence_length": fixed_length(model),
         "truncate": preprocessor.truncate,

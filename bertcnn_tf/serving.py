@@ -30,6 +30,7 @@ Client helpers build TF Serving requests and parse its responses:
 """
 
 import base64
+import dataclasses
 import functools
 import glob
 import json
@@ -48,6 +49,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from bertcnn_tf.c_api import SavedModelRunError
 from bertcnn_tf.c_api import SavedModelSession
+from bertcnn_tf.precision import with_compute_dtype
 
 SERVING_SIGNATURE = "serving_default"
 TOKENS_SIGNATURE = "predict_tokens"
@@ -642,6 +644,10 @@ def compare_with_keras(session, path, card, run=None):
         reference = json.load(f)
     source = f"keras outputs recorded at export ({KERAS_REFERENCE})"
     if run is not None:
+        # An export may serve in another dtype than the run trained in.
+        serving_dtype = card.get("backbone", {}).get("dtype")
+        if serving_dtype:
+            run = dataclasses.replace(run, model=with_compute_dtype(run.model, serving_dtype))
         reference = keras_reference(run, reference["texts"], reference["text_pairs"])
         source = "keras model of the run"
     texts = {TEXT_INPUT: _string_array(reference["texts"])}

@@ -98,6 +98,14 @@ def test_cli_train_evaluate_predict_reload(tmp_path, tiny_preset, capsys):
     predictions = [json.loads(line) for line in out.strip().splitlines()]
     assert [p["label"] for p in predictions] == ["good", "service"]
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in predictions)
+    code, out, _ = run_cli(
+        capsys, "predict", "--model", run_dir, "--precision", "bfloat16", "the movie was great !", "late delivery"
+    )
+    fast = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and [p["label"] for p in fast] == ["good", "service"]
+    for slow_row, fast_row in zip(predictions, fast):
+        for label, p in slow_row["probabilities"].items():
+            assert abs(fast_row["probabilities"][label] - p) < 3e-2
 
     output = tmp_path / "predictions.jsonl"
     inputs = write_csv(tmp_path / "new.csv", [("hated the film",), ("",), ("a good film",)], header=("text",))
