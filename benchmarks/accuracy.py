@@ -27,6 +27,9 @@ from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
+PLOT = os.path.join(HERE, "plots", "accuracy.png")
+MODEL_ORDER = ["cnn", "keras_hub_cls", "mean", "max", "cls", "seed"]
+MODEL_NAMES = {"cnn": "BERT-CNN (ours)", "keras_hub_cls": "keras-hub BertTextClassifier ([CLS])", "mean": "masked mean pooling"}
 # Which split is the evaluation split, and the metric the literature reports.
 DATASETS = {
     "sst2": ("dev", "accuracy"),
@@ -121,16 +124,22 @@ def key_of(row):
     )
 
 
-def summary_table(rows):
-    """Mean ± std per dataset and model, in percent, with Kim (2014) and targets."""
-    import numpy as np
-
+def score_groups(rows):
+    """{(dataset, model): [score in percent, one per seed]}; subsampled runs left out."""
     groups = {}
     for row in rows:
         if row.get("max_train"):
             continue  # subsampled smoke runs are not results
         groups.setdefault((row["dataset"], row["model"]), []).append(100 * row["score"])
-    models = sorted({model for _, model in groups}, key=["cnn", "keras_hub_cls", "mean", "max", "cls", "seed"].index)
+    return groups
+
+
+def summary_table(rows):
+    """Mean ± std per dataset and model, in percent, with Kim (2014) and targets."""
+    import numpy as np
+
+    groups = score_groups(rows)
+    models = sorted({model for _, model in groups}, key=MODEL_ORDER.index)
     lines = [
         "| dataset | metric | " + " | ".join(models) + " | Kim 2014 | target |",
         "|---|---|" + "---|" * len(models) + "---|---|",
@@ -153,6 +162,38 @@ def summary_table(rows):
             + f" | {KIM_2014.get(dataset, '–')} | {TARGETS.get(dataset, '–')} |"
         )
     return "\n".join(lines)
+
+
+def plot_accuracy(rows, path):
+    """Grouped bars per dataset (mean over seeds, std as error bars), Kim (2014) as marks."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from bertcnn_tf.evaluation import save_figure
+
+    groups = score_groups(rows)
+    datasets = [d for d in DATASETS if any(d == name for name, _ in groups)]
+    models = sorted({model for _, model in groups}, key=MODEL_ORDER.index)
+    figure = Figure(figsize=(1.6 * len(datasets) + 2, 4.2))
+    axes = figure.add_subplot()
+    width = 0.8 / len(models)
+    for index, model in enumerate(models):
+        scores = [groups.get((d, model), []) for d in datasets]
+        x = np.arange(len(datasets)) + (index - (len(models) - 1) / 2) * width
+        means = [np.mean(s) if s else np.nan for s in scores]
+        errors = [np.std(s) if len(s) > 1 else 0 for s in scores]
+        axes.bar(x, means, width, yerr=errors, label=MODEL_NAMES.get(model, model), capsize=2)
+    kim = [KIM_2014.get(d, np.nan) for d in datasets]
+    axes.plot(np.arange(len(datasets)), kim, "k_", markersize=28, mew=2, label="Kim (2014) CNN")
+    axes.set_xticks(np.arange(len(datasets)), [f"{d}\n({DATASETS[d][1].replace('_', '-')})" for d in datasets])
+    low = np.nanmin([s for group in groups.values() for s in group] + [k for k in kim if k == k])
+    axes.set_ylim(max(0, low - 8), 100)
+    axes.set_ylabel("score (%)")
+    axes.set_title("all-MiniLM-L6-v2, same budget per head (mean over seeds run)")
+    axes.legend(loc="lower left", fontsize=8)
+    axes.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, path)
 
 
 def main(argv=None):
@@ -190,7 +231,8 @@ def main(argv=None):
     rows = read_results(RESULTS)
     table = summary_table(rows)
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
-    update_results_section("accuracy", f"Command: `{command}`\n\n{table}\n")
+    update_results_section("accuracy", f"Command: `{command}`\n\n{table}\n\nPlot: `plots/accuracy.png`.\n")
+    plot_accuracy(rows, PLOT)
     print(table)
 
 

@@ -122,6 +122,7 @@ def _load_library():
         "TF_OperationOpType": (ctypes.c_char_p, [p]),
         "TF_NewSessionOptions": (p, []),
         "TF_DeleteSessionOptions": (None, [p]),
+        "TF_SetConfig": (None, [p, ctypes.c_void_p, size, p]),
         "TF_LoadSessionFromSavedModel": (
             p,
             [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), i, p,
@@ -264,7 +265,9 @@ class SavedModelSession:
 
     `SavedModelSession(export_dir, tags=("serve",))` loads the MetaGraph with
     those tags and restores its variables, or raises `SavedModelLoadError`.
-    Use it as a context manager, or call `close()`.
+    Use it as a context manager, or call `close()`. `config`, a
+    `tf.compat.v1.ConfigProto`, sets what TF Serving's flags set, such as
+    `intra_op_parallelism_threads` (`--tensorflow_intra_op_parallelism`).
 
     Attributes: `export_dir`; `meta_graph_def` (the loaded MetaGraphDef
     proto); `signatures`, {name: {"inputs": {key: (tensor name, dtype name
@@ -272,7 +275,7 @@ class SavedModelSession:
     {...}}}.
     """
 
-    def __init__(self, export_dir, tags=("serve",)):
+    def __init__(self, export_dir, tags=("serve",), config=None):
         self.export_dir = os.fspath(export_dir)
         if isinstance(tags, str):
             tags = (tags,)
@@ -282,6 +285,12 @@ class SavedModelSession:
         meta_graph_buffer = _lib.TF_NewBuffer()
         tag_array = (ctypes.c_char_p * len(tags))(*(t.encode() for t in tags))
         try:
+            if config is not None:
+                serialized = config.SerializeToString()
+                with _Status() as status:
+                    _lib.TF_SetConfig(options, serialized, len(serialized), status.ptr)
+                    if status.code != error_codes_pb2.OK:
+                        raise ValueError(f"invalid session config: {status.message}")
             with _Status() as status:
                 session = _lib.TF_LoadSessionFromSavedModel(
                     options, None, self.export_dir.encode(), tag_array, len(tags),

@@ -264,15 +264,15 @@ def stratified_split(examples, fraction=0.1, seed=42):
     return examples.subset(sorted(train)), examples.subset(sorted(validation))
 
 
-def trim_to_longest(features):
-    """Cuts a padded batch down to its longest text, rounded up to `LENGTH_STEP`.
+def trim_to_longest(features, step=LENGTH_STEP):
+    """Cuts a padded batch down to its longest text, rounded up to `step`.
 
     The heads here give the same logits at any padding, so this only saves
     work (the seed head, tied to one length, is never trimmed).
     """
     full = tf.shape(features["token_ids"])[1]
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1))
-    length = tf.minimum(full, (longest + LENGTH_STEP - 1) // LENGTH_STEP * LENGTH_STEP)
+    length = tf.minimum(full, (longest + step - 1) // step * step)
     length = tf.maximum(length, 1)
     return {name: value[:, :length] for name, value in features.items()}
 

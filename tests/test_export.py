@@ -25,7 +25,6 @@ from serving_helpers import width_probe_run
 from serving_helpers import widths_from_probabilities
 from tensorflow_serving.apis import prediction_log_pb2
 
-import bertcnn_tf.data
 import bertcnn_tf.export
 from bertcnn_tf.c_api import SavedModelRunError
 from bertcnn_tf.c_api import SavedModelSession
@@ -205,7 +204,7 @@ def test_each_batch_is_padded_to_its_longest_text(probe):
 
 def test_a_request_runs_in_length_sorted_chunks_and_keeps_its_order(probe):
     # Rows are sorted by length, cut into chunks of CHUNK_ROWS, and each chunk
-    # is trimmed to its longest (rounded up to LENGTH_STEP, at most the
+    # is trimmed to its longest (rounded up to SERVING_LENGTH_STEP, at most the
     # request's width); outputs come back in request order.
     rng = np.random.default_rng(0)
     words = rng.permutation(np.concatenate([rng.integers(0, 6, 11), rng.integers(7, 20, 10)]))
@@ -214,7 +213,7 @@ def test_a_request_runs_in_length_sorted_chunks_and_keeps_its_order(probe):
     lengths = np.array([min(16, len(tokenizer(t)) + 2) for t in texts])
     order = np.argsort(lengths, kind="stable")
     expected = np.empty(len(texts), dtype=int)
-    step, rows = bertcnn_tf.data.LENGTH_STEP, bertcnn_tf.export.CHUNK_ROWS
+    step, rows = bertcnn_tf.export.SERVING_LENGTH_STEP, bertcnn_tf.export.CHUNK_ROWS
     for start in range(0, len(texts), rows):
         chunk = order[start : start + rows]
         expected[chunk] = min(lengths.max(), -(-lengths[chunk].max() // step) * step)

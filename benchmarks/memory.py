@@ -1,0 +1,148 @@
+"""Peak memory (RSS) of training at batch 32 and of serving an export.
+
+Each measurement runs in its own child process, which reports its own peak
+resident set size (`getrusage`), so one cannot inflate another. The runtime
+alone (Python + TensorFlow + TF-Text imported, nothing loaded) is measured
+the same way, to show what the model itself adds. Not a test; never run in CI.
+
+    python benchmarks/memory.py --data-dir ../shared/data
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchmarks.common import append_result  # noqa: E402
+from benchmarks.common import machine_info  # noqa: E402
+from benchmarks.common import update_results_section  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results", "memory.jsonl")
+
+
+def peak_rss_mb():
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_runtime(_args):
+    import tensorflow  # noqa: F401
+    import tensorflow_text  # noqa: F401
+
+    return {}
+
+
+def child_train(args):
+    """`bertcnn_tf.training.train` on sst2 dev (872 sentences), batch 32, one epoch."""
+    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.training import TrainingConfig
+    from bertcnn_tf.training import train
+
+    examples = read_examples(os.path.join(args.data_dir, "sst2", "dev.csv"))
+    config = TrainingConfig(epochs=1, batch_size=32, sequence_length=128, verbose=0)
+    run_dir = tempfile.mkdtemp(prefix="memory-train-")
+    try:
+        train(examples, run_dir, config)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return {"examples": len(examples)}
+
+
+def child_serve(args):
+    """An export loaded by the C++ loader, answering sst2 dev in requests of 32 and of 1."""
+    import numpy as np
+
+    from bertcnn_tf.c_api import SavedModelSession
+    from bertcnn_tf.data import read_examples
+
+    texts = read_examples(os.path.join(args.data_dir, "sst2", "dev.csv")).texts
+    with SavedModelSession(args.export) as session:
+        for start in range(0, len(texts), 32):
+            session.run("serving_default", {"text": np.array(texts[start : start + 32], dtype=object)})
+        for text in texts[:100]:
+            session.run("serving_default", {"text": np.array([text], dtype=object)})
+    return {"texts": len(texts)}
+
+
+CHILDREN = {"runtime": child_runtime, "train": child_train, "serve": child_serve}
+
+
+def measure(kind, data_dir, export=None):
+    """Runs one child; returns its report (peak RSS in MB and what it did)."""
+    command = [sys.executable, os.path.abspath(__file__), "--child", kind, "--data-dir", data_dir]
+    if export:
+        command += ["--export", export]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {kind} child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def export_offline_model(base, precision):
+    from bertcnn_tf import BertCNNClassifier
+    from bertcnn_tf.export import export_for_serving
+    from bertcnn_tf.runs import Run
+
+    model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
+    run = Run(model, ["negative", "positive"], {})
+    return export_for_serving(run, os.path.join(base, precision), check=False, precision=precision)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--export", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        report = CHILDREN[args.child](args)
+        report["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(report))
+        return
+
+    results = {"runtime": measure("runtime", args.data_dir), "train": measure("train", args.data_dir)}
+    base = tempfile.mkdtemp(prefix="memory-export-")
+    try:
+        for precision in ("float32", "bfloat16"):
+            results[f"serve_{precision}"] = measure("serve", args.data_dir, export_offline_model(base, precision))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    row = {"results": results, "machine": machine_info(), "time": time.strftime("%Y-%m-%d %H:%M")}
+    append_result(RESULTS, row)
+    print(json.dumps(row, indent=2))
+    update_results_section("memory", memory_markdown(row))
+
+
+def memory_markdown(row):
+    r, m = row["results"], row["machine"]
+    runtime = r["runtime"]["peak_rss_mb"]
+    lines = [
+        f"Command: `python benchmarks/memory.py --data-dir ../shared/data` ({row['time']}; "
+        f"{m['cores']} cores; TF {m['tensorflow']}). Peak RSS of one child process each; "
+        "all-MiniLM-L6-v2 with the CNN head.",
+        "",
+        "| process | peak RSS | above the bare runtime |",
+        "|---|---|---|",
+        f"| runtime only (Python, TensorFlow, TF-Text imported) | {runtime:.0f} MB | |",
+    ]
+    named = {
+        "train": "training, `bertcnn_tf.training.train`, batch 32, sequence length 128 (sst2 dev, 1 epoch)",
+        "serve_float32": "serving a float32 export through the C++ loader (requests of 32 and of 1)",
+        "serve_bfloat16": "serving a bfloat16 export (`--precision bfloat16`)",
+    }
+    for key, label in named.items():
+        peak = r[key]["peak_rss_mb"]
+        lines.append(f"| {label} | {peak:.0f} MB | {peak - runtime:.0f} MB |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
