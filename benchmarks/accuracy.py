@@ -25,6 +25,7 @@ from benchmarks.common import append_result  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.readme import refresh_readme  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
 PLOT = os.path.join(HERE, "plots", "accuracy.png")
@@ -174,7 +175,7 @@ def plot_accuracy(rows, path):
     groups = score_groups(rows)
     datasets = [d for d in DATASETS if any(d == name for name, _ in groups)]
     models = sorted({model for _, model in groups}, key=MODEL_ORDER.index)
-    figure = Figure(figsize=(1.6 * len(datasets) + 2, 4.2))
+    figure = Figure(figsize=(1.6 * len(datasets) + 3, 4.6))
     axes = figure.add_subplot()
     width = 0.8 / len(models)
     for index, model in enumerate(models):
@@ -190,7 +191,7 @@ def plot_accuracy(rows, path):
     axes.set_ylim(max(0, low - 8), 100)
     axes.set_ylabel("score (%)")
     axes.set_title("all-MiniLM-L6-v2, same budget per head (mean over seeds run)")
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8)
     axes.grid(True, axis="y", alpha=0.3)
     figure.tight_layout()
     save_figure(figure, path)
@@ -233,6 +234,7 @@ def main(argv=None):
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
     update_results_section("accuracy", f"Command: `{command}`\n\n{table}\n\nPlot: `plots/accuracy.png`.\n")
     plot_accuracy(rows, PLOT)
+    refresh_readme()
     print(table)
 
 

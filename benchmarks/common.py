@@ -57,15 +57,18 @@ def machine_info():
     }
 
 
-def update_results_section(name, body):
-    """Replaces the `name` section of RESULTS.md (between its markers), atomically."""
+def update_results_section(name, body, path=RESULTS_MD):
+    """Replaces the `name` section of a Markdown file (between its markers), atomically.
+
+    A file without the section gets it appended under a `## name` heading.
+    """
     from bertcnn_tf.io_utils import atomic_write_text
 
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = open(RESULTS_MD, encoding="utf-8").read() if os.path.exists(RESULTS_MD) else "# Benchmark results\n"
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmark results\n"
     section = f"{start}\n{body.strip()}\n{end}"
     if start in text and end in text:
         text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + f"\n\n## {name}\n\n{section}\n"
-    atomic_write_text(RESULTS_MD, text)
+    atomic_write_text(path, text)

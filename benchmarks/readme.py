@@ -1,0 +1,62 @@
+"""The README's results section, rebuilt from the benchmarks' result files.
+
+Every benchmark calls `refresh_readme()` after writing its results; run this
+file to rebuild the section by hand:
+
+    python benchmarks/readme.py
+"""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchmarks.common import read_results  # noqa: E402
+from benchmarks.common import update_results_section  # noqa: E402
+
+README = os.path.join(os.path.dirname(HERE), "README.md")
+
+
+def speed_summary(row):
+    r, q = row["results"], row["ratios"]
+    pad = r["pad128_keras_texts_per_s"]
+    return f"""| inference, sst2 dev, batch 32 ({row['machine']['cores']} CPU cores) | texts/s | vs padding to 128 |
+|---|---|---|
+| exported SavedModel (TF's C++ loader), float32 / bfloat16 | {r['ours_savedmodel_texts_per_s']:.0f} / {r['ours_savedmodel_bf16_texts_per_s']:.0f} | {q['savedmodel_vs_pad128']:.1f}x / {q['savedmodel_bf16_vs_pad128']:.1f}x |
+| Keras model, float32 / bfloat16 | {r['ours_keras_texts_per_s']:.0f} / {r['ours_keras_bf16_texts_per_s']:.0f} | {q['ours_vs_pad128']:.1f}x / {q['ours_bf16_vs_pad128']:.1f}x |
+| padding every batch to 128 (the seed article) | {pad:.0f} | 1x |
+| keras-hub `BertTextClassifier.predict` (pads to {r['keras_hub_sequence_length']}) | {r['keras_hub_texts_per_s']:.0f} | {r['keras_hub_texts_per_s'] / pad:.2f}x |
+
+Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms. Training: the CNN
+head takes {q['cnn_training_time_over_cls']:.2f}x the time of keras-hub's CLS classifier per example."""
+
+
+def refresh_readme():
+    """Rewrites the README's results section from benchmarks/results/."""
+    from benchmarks.accuracy import RESULTS as ACCURACY_RESULTS
+    from benchmarks.accuracy import summary_table
+    from benchmarks.speed import RESULTS as SPEED_RESULTS
+
+    parts = [
+        "Measured here on 2 CPU cores with the offline all-MiniLM-L6-v2 backbone; commands, "
+        "machine, versions and more rows in [benchmarks/RESULTS.md](benchmarks/RESULTS.md). "
+        "Accuracy: each head fine-tuned with the same budget (a seed count of 1 is a single run).",
+    ]
+    accuracy_rows = read_results(ACCURACY_RESULTS)
+    if accuracy_rows:
+        parts.append(summary_table(accuracy_rows))
+    speed_rows = read_results(SPEED_RESULTS)
+    if speed_rows and "ours_keras_bf16_texts_per_s" in speed_rows[-1]["results"]:
+        parts.append(speed_summary(speed_rows[-1]))
+    plots = [
+        (name, f"benchmarks/plots/{name}.png")
+        for name in ("accuracy", "speed_scaling")
+        if os.path.exists(os.path.join(HERE, "plots", f"{name}.png"))
+    ]
+    parts += [f"![{name}]({path})" for name, path in plots]
+    update_results_section("results", "\n\n".join(parts) + "\n", path=README)
+
+
+if __name__ == "__main__":
+    refresh_readme()
