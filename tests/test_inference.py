@@ -52,3 +52,22 @@ def test_sentence_pairs_are_packed_as_pairs():
     expected_logits = model.predict((examples.texts, examples.pairs), verbose=0)
     got = predict_probabilities(model, examples)
     np.testing.assert_allclose(got, np.exp(expected_logits) / np.exp(expected_logits).sum(-1, keepdims=True), atol=1e-5)
+
+
+def test_tokenize_all_equals_the_eager_preprocessor_across_chunks():
+    from bertcnn_tf.inference import tokenize_all
+    from bertcnn_tf.inference import traced_tokenizer
+
+    model = tiny_classifier("cnn", sequence_length=8)
+    texts = TEXTS + ["the movie was great ! " * 5]
+    examples = Examples(texts=texts, labels=[[]] * len(texts))
+    expected = model.preprocessor(texts)
+    for chunk in (2, 1024):  # chunk boundaries inside the input, and one chunk
+        features = tokenize_all(examples, model.preprocessor, chunk=chunk)
+        for name, value in expected.items():
+            np.testing.assert_array_equal(features[name], np.asarray(value), err_msg=name)
+    assert tokenize_all(Examples(texts=[], labels=[]), model.preprocessor)["token_ids"].shape == (0, 8)
+    # Traced once per preprocessor and length; a new length gets its own trace.
+    assert traced_tokenizer(model.preprocessor) is traced_tokenizer(model.preprocessor)
+    model.preprocessor.sequence_length = 12
+    assert tokenize_all(examples, model.preprocessor)["token_ids"].shape == (len(texts), 12)
