@@ -23,6 +23,16 @@ def traced_tokenizer(preprocessor, segments=1):
     returns the preprocessor's `token_ids`, `segment_ids` and `padding_mask`.
     Traced, keras-hub tokenizes with tf-text ops: the same ids as its eager
     Python path (tests/test_tokenizer_paths.py), about 40x faster.
+
+    Example:
+    ```python
+    import tensorflow as tf
+    from bertcnn_tf import BertCNNClassifier
+
+    classifier = BertCNNClassifier.from_preset("offline", num_classes=2)
+    tokenize = traced_tokenizer(classifier.preprocessor)
+    tokenize(tf.constant(["a fine film", ""]))["token_ids"].shape  # (2, 128)
+    ```
     """
     cache = _TRACED_TOKENIZERS.setdefault(preprocessor, {})
     key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments)
