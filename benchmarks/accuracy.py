@@ -158,8 +158,10 @@ def summary_table(rows):
             else:
                 cells.append(f"{np.mean(scores):.1f} ± {np.std(scores):.1f} ({len(scores)} seeds)")
         split, metric = DATASETS[dataset]
+        epochs = sorted({r["settings"]["epochs"] for r in rows if r["dataset"] == dataset and not r.get("max_train")})
+        budget = "/".join(map(str, epochs)) + (" epoch" if epochs == [1] else " epochs")
         lines.append(
-            f"| {dataset} ({split}) | {metric} | " + " | ".join(cells)
+            f"| {dataset} ({split}, {budget}) | {metric} | " + " | ".join(cells)
             + f" | {KIM_2014.get(dataset, '–')} | {TARGETS.get(dataset, '–')} |"
         )
     return "\n".join(lines)
