@@ -320,8 +320,8 @@ def logits_or_empty(model, inputs, num_classes):
     )
 
 
-def length_sorted_logits(model, inputs, num_classes, chunk_rows=CHUNK_ROWS, step=SERVING_LENGTH_STEP):
-    """float32 logits of a request, run in length-sorted chunks of `chunk_rows`.
+def length_sorted_logits(model, inputs, num_classes):
+    """float32 logits of a request, run in length-sorted chunks of `CHUNK_ROWS`.
 
     A request arrives in the client's order and is padded to its longest
     text; sorting its rows by length and cutting each chunk to the chunk's
@@ -334,11 +334,12 @@ def length_sorted_logits(model, inputs, num_classes, chunk_rows=CHUNK_ROWS, step
     rows = tf.shape(inputs["token_ids"])[0]
     lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
-    chunks = (rows + chunk_rows - 1) // chunk_rows
+    chunks = (rows + CHUNK_ROWS - 1) // CHUNK_ROWS
 
     def run_chunk(index, outputs):
-        taken = order[index * chunk_rows : (index + 1) * chunk_rows]
-        chunk = trim_to_longest({name: tf.gather(value, taken) for name, value in inputs.items()}, step)
+        taken = order[index * CHUNK_ROWS : (index + 1) * CHUNK_ROWS]
+        chunk = {name: tf.gather(value, taken) for name, value in inputs.items()}
+        chunk = trim_to_longest(chunk, SERVING_LENGTH_STEP)
         logits = tf.cast(model(chunk, training=False), tf.float32)
         return index + 1, outputs.write(index, logits)
 

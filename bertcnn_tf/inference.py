@@ -64,16 +64,16 @@ def tokenize_all(examples, preprocessor, chunk=1024):
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def batch_width(lengths, limit, step=1):
-    """The batch's longest text, rounded up to a multiple of `step`, at most `limit`.
+def batch_width(lengths, limit):
+    """The batch's longest text (at least 1, at most `limit`).
 
-    `predict_logits` cuts each sorted batch to its exact longest (step 1):
-    sorted neighbours differ by a token or two, and rounding up to
-    `LENGTH_STEP`, as training does to bound its shapes, ran about 10% slower
-    on sst2 sentences. The predict function is traced with relaxed shapes,
-    so new widths do not retrace it.
+    `predict_logits` cuts each sorted batch to its exact longest: sorted
+    neighbours differ by a token or two, and rounding up to `LENGTH_STEP`, as
+    training does to bound its shapes, ran about 10% slower on sst2
+    sentences. The predict function is traced with relaxed shapes, so new
+    widths do not retrace it.
     """
-    return int(min(limit, max(1, -(-int(lengths.max()) // step) * step)))
+    return int(min(limit, max(1, int(lengths.max()))))
 
 
 def predict_logits(model, examples, batch_size=32):
