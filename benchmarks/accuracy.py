@@ -59,6 +59,10 @@ def keras_hub_cls_factory(config, num_classes):
     )
 
 
+# Training settings an experiment may change, with the defaults users get.
+VARIANT_DEFAULTS = {"head_learning_rate": 1e-3, "head_warmup_epochs": 0, "dropout": None}
+
+
 def run_one(data_dir, dataset, model_name, seed, args):
     from bertcnn_tf.data import read_examples
     from bertcnn_tf.training import TrainingConfig
@@ -89,6 +93,7 @@ def run_one(data_dir, dataset, model_name, seed, args):
         label_separator=separator,
         early_stopping_patience=args.epochs,
         verbose=2,
+        **{name: getattr(args, name) for name in VARIANT_DEFAULTS},
     )
     factory = keras_hub_cls_factory if model_name == "keras_hub_cls" else build_classifier
     run_dir = tempfile.mkdtemp(prefix=f"bench-{dataset}-{model_name}-{seed}-")
@@ -116,23 +121,48 @@ def run_one(data_dir, dataset, model_name, seed, args):
     }
 
 
-def key_of(row):
-    """What makes two runs the same experiment."""
-    settings = row["settings"]
+def setup_of(settings):
+    """The training budget and settings that make runs comparable, as a tuple."""
     return (
-        row["dataset"], row["model"], row["seed"], settings["epochs"],
-        settings["learning_rate"], settings["sequence_length"], row.get("max_train", 0),
+        settings["epochs"], settings["learning_rate"], settings["sequence_length"],
+        *(settings.get(name, default) for name, default in VARIANT_DEFAULTS.items()),
     )
 
 
+def describe_setup(setup):
+    """'3 epochs' or '1 epoch, head_warmup_epochs 1': the budget and what differs from the defaults."""
+    epochs, learning_rate, sequence_length, *variants = setup
+    parts = [f"{epochs} epoch" + ("" if epochs == 1 else "s")]
+    if learning_rate != 5e-5:
+        parts.append(f"lr {learning_rate:g}")
+    if sequence_length != 128:
+        parts.append(f"length {sequence_length}")
+    for (name, default), value in zip(VARIANT_DEFAULTS.items(), variants):
+        if value != default:
+            parts.append(f"{name} {value:g}")
+    return ", ".join(parts)
+
+
+def key_of(row):
+    """What makes two runs the same experiment."""
+    return (row["dataset"], row["model"], row["seed"], setup_of(row["settings"]), row.get("max_train", 0))
+
+
 def score_groups(rows):
-    """{(dataset, model): [score in percent, one per seed]}; subsampled runs left out."""
+    """{(dataset, setup, model): [score in percent, one per seed]}; subsampled runs left out."""
     groups = {}
     for row in rows:
         if row.get("max_train"):
             continue  # subsampled smoke runs are not results
-        groups.setdefault((row["dataset"], row["model"]), []).append(100 * row["score"])
+        key = (row["dataset"], setup_of(row["settings"]), row["model"])
+        groups.setdefault(key, []).append(100 * row["score"])
     return groups
+
+
+def experiments(groups):
+    """(dataset, setup) pairs in DATASETS order, then by setup."""
+    found = {(dataset, setup) for dataset, setup, _ in groups}
+    return sorted(found, key=lambda pair: (list(DATASETS).index(pair[0]), describe_setup(pair[1])))
 
 
 def summary_table(rows):
@@ -140,17 +170,15 @@ def summary_table(rows):
     import numpy as np
 
     groups = score_groups(rows)
-    models = sorted({model for _, model in groups}, key=MODEL_ORDER.index)
+    models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
     lines = [
-        "| dataset | metric | " + " | ".join(models) + " | Kim 2014 | target |",
+        "| dataset (split, budget) | metric | " + " | ".join(models) + " | Kim 2014 | target |",
         "|---|---|" + "---|" * len(models) + "---|---|",
     ]
-    for dataset in DATASETS:
-        if not any(d == dataset for d, _ in groups):
-            continue
+    for dataset, setup in experiments(groups):
         cells = []
         for model in models:
-            scores = groups.get((dataset, model))
+            scores = groups.get((dataset, setup, model))
             if not scores:
                 cells.append("–")
             elif len(scores) == 1:
@@ -158,10 +186,8 @@ def summary_table(rows):
             else:
                 cells.append(f"{np.mean(scores):.1f} ± {np.std(scores):.1f} ({len(scores)} seeds)")
         split, metric = DATASETS[dataset]
-        epochs = sorted({r["settings"]["epochs"] for r in rows if r["dataset"] == dataset and not r.get("max_train")})
-        budget = "/".join(map(str, epochs)) + (" epoch" if epochs == [1] else " epochs")
         lines.append(
-            f"| {dataset} ({split}, {budget}) | {metric} | " + " | ".join(cells)
+            f"| {dataset} ({split}, {describe_setup(setup)}) | {metric} | " + " | ".join(cells)
             + f" | {KIM_2014.get(dataset, '–')} | {TARGETS.get(dataset, '–')} |"
         )
     return "\n".join(lines)
@@ -175,20 +201,22 @@ def plot_accuracy(rows, path):
     from bertcnn_tf.evaluation import save_figure
 
     groups = score_groups(rows)
-    datasets = [d for d in DATASETS if any(d == name for name, _ in groups)]
-    models = sorted({model for _, model in groups}, key=MODEL_ORDER.index)
-    figure = Figure(figsize=(1.6 * len(datasets) + 3, 4.6))
+    columns = experiments(groups)
+    datasets = [dataset for dataset, _ in columns]
+    models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
+    figure = Figure(figsize=(1.6 * len(columns) + 3, 4.6))
     axes = figure.add_subplot()
     width = 0.8 / len(models)
     for index, model in enumerate(models):
-        scores = [groups.get((d, model), []) for d in datasets]
-        x = np.arange(len(datasets)) + (index - (len(models) - 1) / 2) * width
+        scores = [groups.get((d, setup, model), []) for d, setup in columns]
+        x = np.arange(len(columns)) + (index - (len(models) - 1) / 2) * width
         means = [np.mean(s) if s else np.nan for s in scores]
         errors = [np.std(s) if len(s) > 1 else 0 for s in scores]
         axes.bar(x, means, width, yerr=errors, label=MODEL_NAMES.get(model, model), capsize=2)
     kim = [KIM_2014.get(d, np.nan) for d in datasets]
     axes.plot(np.arange(len(datasets)), kim, "k_", markersize=28, mew=2, label="Kim (2014) CNN")
-    axes.set_xticks(np.arange(len(datasets)), [f"{d}\n({DATASETS[d][1].replace('_', '-')})" for d in datasets])
+    labels = [f"{d} ({DATASETS[d][1].replace('_', '-')})\n{describe_setup(setup).replace(', ', chr(10))}" for d, setup in columns]
+    axes.set_xticks(np.arange(len(columns)), labels, fontsize=7)
     low = np.nanmin([s for group in groups.values() for s in group] + [k for k in kim if k == k])
     axes.set_ylim(max(0, low - 8), 100)
     axes.set_ylabel("score (%)")
@@ -210,6 +238,9 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--max-train", type=int, default=0, help="subsample training rows (0: all)")
+    parser.add_argument("--head-learning-rate", type=float, default=VARIANT_DEFAULTS["head_learning_rate"])
+    parser.add_argument("--head-warmup-epochs", type=int, default=VARIANT_DEFAULTS["head_warmup_epochs"])
+    parser.add_argument("--dropout", type=float, default=VARIANT_DEFAULTS["dropout"])
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)
 
@@ -220,6 +251,7 @@ def main(argv=None):
                 for model in args.models.split(","):
                     settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
                                 "sequence_length": args.sequence_length}
+                    settings.update({name: getattr(args, name) for name in VARIANT_DEFAULTS})
                     probe = {"dataset": dataset, "model": model, "seed": seed,
                              "settings": settings, "max_train": args.max_train}
                     if key_of(probe) in done:

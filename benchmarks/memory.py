@@ -86,6 +86,17 @@ def measure(kind, data_dir, export=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_native(data_dir, export_dir):
+    """Peak RSS of a C process (no Python) serving sst2 dev in requests of 32."""
+    from benchmarks.native_serving import run_probe
+    from bertcnn_tf.data import read_examples
+
+    texts = read_examples(os.path.join(data_dir, "sst2", "dev.csv")).texts
+    report = run_probe(export_dir, texts, batch=32)
+    keys = ("peak_rss_mb", "rss_start_mb", "rss_libraries_mb", "rss_loaded_mb", "rss_end_mb")
+    return {key: report[key] for key in keys} | {"texts": len(texts)}
+
+
 def export_offline_model(base, precision):
     from bertcnn_tf import BertCNNClassifier
     from bertcnn_tf.export import export_for_serving
@@ -112,7 +123,9 @@ def main(argv=None):
     base = tempfile.mkdtemp(prefix="memory-export-")
     try:
         for precision in ("float32", "bfloat16"):
-            results[f"serve_{precision}"] = measure("serve", args.data_dir, export_offline_model(base, precision))
+            export_dir = export_offline_model(base, precision)
+            results[f"serve_{precision}"] = measure("serve", args.data_dir, export_dir)
+            results[f"serve_native_{precision}"] = measure_native(args.data_dir, export_dir)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     row = {"results": results, "machine": machine_info(), "time": time.strftime("%Y-%m-%d %H:%M")}
@@ -141,6 +154,22 @@ def memory_markdown(row):
     for key, label in named.items():
         peak = r[key]["peak_rss_mb"]
         lines.append(f"| {label} | {peak:.0f} MB | {peak - runtime:.0f} MB |")
+    lines += [
+        "",
+        "A serving process without Python, as TF Serving is: `native/serve_probe.c` links the "
+        "tensorflow wheel's C API, registers TF-Text's kernels and loads the export with the C++ "
+        "loader (requests of 32 over sst2 dev). Resident memory in MB at each stage:",
+        "",
+        "| export | TF linked | + TF-Text kernels | export loaded | after serving | peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for precision in ("float32", "bfloat16"):
+        n = r.get(f"serve_native_{precision}")
+        if n:
+            lines.append(
+                f"| {precision} | {n['rss_start_mb']:.0f} | {n['rss_libraries_mb']:.0f} | "
+                f"{n['rss_loaded_mb']:.0f} | {n['rss_end_mb']:.0f} | {n['peak_rss_mb']:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

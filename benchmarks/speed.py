@@ -92,10 +92,14 @@ def padded_tokens(examples, preprocessor, batch_size, sorted_batches):
 def serving_rates(model, examples, batch_size, latency_texts, precision=None):
     """texts/s at `batch_size` (request order) and single-text latency of an export.
 
-    The export is run by TensorFlow's C++ loader, as TF Serving runs it.
+    The export is run by TensorFlow's C++ loader, as TF Serving runs it: from
+    this Python process through the C API, and from a C process with no Python
+    (`native_serving.run_probe`), which is what a TF Serving process pays.
+    Returns {"python": (texts/s, p50 ms, p99 ms), "native": (...)}.
     """
     import numpy as np
 
+    from benchmarks.native_serving import run_probe
     from bertcnn_tf.c_api import SavedModelSession
     from bertcnn_tf.export import export_for_serving
     from bertcnn_tf.runs import Run
@@ -112,9 +116,14 @@ def serving_rates(model, examples, batch_size, latency_texts, precision=None):
                 lambda text: session.run("serving_default", {"text": np.array([text], dtype=object)}),
                 texts[:latency_texts],
             )
+        throughput = run_probe(version_dir, texts, batch=batch_size, repeats=2)
+        single = run_probe(version_dir, texts[:latency_texts], batch=1)
     finally:
         shutil.rmtree(export_base, ignore_errors=True)
-    return len(texts) / seconds, latencies
+    return {
+        "python": (len(texts) / seconds, *latencies),
+        "native": (throughput["best_pass_texts_per_second"], single["p50_ms"], single["p99_ms"]),
+    }
 
 
 def single_text_latencies(classify, texts, warmup=5):
@@ -201,9 +210,11 @@ def main(argv=None):
 
     # --- the exported SavedModel, float32 and bfloat16 ---
     for name, precision in (("ours_savedmodel", None), ("ours_savedmodel_bf16", "bfloat16")):
-        rate, (p50, p99) = serving_rates(model, examples, bs, args.latency_texts, precision)
-        results[f"{name}_texts_per_s"] = rate
-        results[f"{name}_latency_p50_ms"], results[f"{name}_latency_p99_ms"] = p50, p99
+        rates = serving_rates(model, examples, bs, args.latency_texts, precision)
+        for process, prefix in (("python", name), ("native", f"{name}_native")):
+            rate, p50, p99 = rates[process]
+            results[f"{prefix}_texts_per_s"] = rate
+            results[f"{prefix}_latency_p50_ms"], results[f"{prefix}_latency_p99_ms"] = p50, p99
 
     # --- the baselines ---
     padded = make_preprocessor(model.preprocessor.tokenizer, 128)
@@ -252,6 +263,8 @@ def main(argv=None):
     ratios = {
         "savedmodel_vs_pad128": results["ours_savedmodel_texts_per_s"] / pad128_rate,
         "savedmodel_bf16_vs_pad128": results["ours_savedmodel_bf16_texts_per_s"] / pad128_rate,
+        "savedmodel_native_vs_pad128": results["ours_savedmodel_native_texts_per_s"] / pad128_rate,
+        "savedmodel_native_bf16_vs_pad128": results["ours_savedmodel_bf16_native_texts_per_s"] / pad128_rate,
         "ours_vs_pad128": results["ours_keras_texts_per_s"] / pad128_rate,
         "ours_bf16_vs_pad128": results["ours_keras_bf16_texts_per_s"] / pad128_rate,
         "ours_vs_keras_hub": results["ours_keras_texts_per_s"] / results["keras_hub_texts_per_s"],
@@ -278,6 +291,9 @@ one process, side by side. "bfloat16" is the float32 model served with `--precis
 |---|---|---|---|
 | inference, exported SavedModel via the C++ loader, float32 (requests in data order) | {r['ours_savedmodel_texts_per_s']:.0f} texts/s | pad every batch to 128 (Keras): {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['savedmodel_vs_pad128']:.2f}x |
 | inference, exported SavedModel, bfloat16 | {r['ours_savedmodel_bf16_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_bf16_vs_pad128']:.2f}x |
+| the same export served by a C process with no Python (`native/serve_probe.c`, as TF Serving runs it), float32 | {r['ours_savedmodel_native_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_native_vs_pad128']:.2f}x |
+| the same, bfloat16 | {r['ours_savedmodel_bf16_native_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_native_bf16_vs_pad128']:.2f}x |
+| single-text latency, C process, float32 / bfloat16 | p50 {r['ours_savedmodel_native_latency_p50_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_native_latency_p99_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p99_ms']:.1f} ms | | |
 | single-text latency, exported SavedModel, float32 | p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_latency_p99_ms']:.1f} ms | | |
 | single-text latency, exported SavedModel, bfloat16 | p50 {r['ours_savedmodel_bf16_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_bf16_latency_p99_ms']:.1f} ms | | |
 | inference, Keras model (sorted, trimmed), float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | pad every batch to 128: {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['ours_vs_pad128']:.2f}x |
