@@ -1,7 +1,7 @@
 """Peak memory (RSS) of training at batch 32 and of serving an export.
 
 Each measurement runs in its own child process, which reports its own peak
-resident set size (`getrusage`), so one cannot inflate another. The runtime
+resident set size (VmHWM), so one cannot inflate another. The runtime
 alone (Python + TensorFlow + TF-Text imported, nothing loaded) is measured
 the same way, to show what the model itself adds. Not a test; never run in CI.
 
@@ -11,7 +11,6 @@ the same way, to show what the model itself adds. Not a test; never run in CI.
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,8 +28,16 @@ RESULTS = os.path.join(HERE, "results", "memory.jsonl")
 
 
 def peak_rss_mb():
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set of this process image (VmHWM), in MB.
+
+    Not getrusage's ru_maxrss: Linux carries that over from the parent across
+    fork and exec, so a child started by a large parent reports the parent's size.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # KiB
+    raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
 
 
 def child_runtime(_args):

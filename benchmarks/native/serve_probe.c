@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,10 +49,17 @@ static double rss_mb(void) {
   return resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
+/* Peak resident set of this process image: VmHWM in /proc/self/status. Not
+ * getrusage's ru_maxrss, which Linux carries over from the parent across
+ * fork and exec, so a child of a large process would report the parent's size. */
 static double peak_rss_mb(void) {
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0; /* Linux reports KiB. */
+  char line[256];
+  double kib = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "VmHWM: %lf", &kib) == 1) break;
+  if (f) fclose(f);
+  return kib / 1024.0;
 }
 
 static TF_Output tensor_by_name(TF_Graph *graph, const char *name) {
