@@ -60,7 +60,14 @@ def keras_hub_cls_factory(config, num_classes):
 
 
 # Training settings an experiment may change, with the defaults users get.
-VARIANT_DEFAULTS = {"head_learning_rate": 1e-3, "head_warmup_epochs": 0, "dropout": None}
+VARIANT_DEFAULTS = {"head_learning_rate": 1e-3, "head_warmup_epochs": 0, "dropout": None, "tune_threshold": False}
+
+
+def variant_settings(args, dataset):
+    """The variant flags as training settings; threshold tuning is for multi-label sets only."""
+    values = {name: getattr(args, name) for name in VARIANT_DEFAULTS}
+    values["tune_threshold"] = bool(args.tune_threshold and dataset in MULTI_LABEL)
+    return values
 
 
 def run_one(data_dir, dataset, model_name, seed, args):
@@ -93,7 +100,7 @@ def run_one(data_dir, dataset, model_name, seed, args):
         label_separator=separator,
         early_stopping_patience=args.epochs,
         verbose=2,
-        **{name: getattr(args, name) for name in VARIANT_DEFAULTS},
+        **variant_settings(args, dataset),
     )
     factory = keras_hub_cls_factory if model_name == "keras_hub_cls" else build_classifier
     run_dir = tempfile.mkdtemp(prefix=f"bench-{dataset}-{model_name}-{seed}-")
@@ -139,7 +146,7 @@ def describe_setup(setup):
         parts.append(f"length {sequence_length}")
     for (name, default), value in zip(VARIANT_DEFAULTS.items(), variants):
         if value != default:
-            parts.append(f"{name} {value:g}")
+            parts.append(name if isinstance(value, bool) else f"{name} {value:g}")
     return ", ".join(parts)
 
 
@@ -241,6 +248,7 @@ def main(argv=None):
     parser.add_argument("--head-learning-rate", type=float, default=VARIANT_DEFAULTS["head_learning_rate"])
     parser.add_argument("--head-warmup-epochs", type=int, default=VARIANT_DEFAULTS["head_warmup_epochs"])
     parser.add_argument("--dropout", type=float, default=VARIANT_DEFAULTS["dropout"])
+    parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)
 
@@ -251,7 +259,7 @@ def main(argv=None):
                 for model in args.models.split(","):
                     settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
                                 "sequence_length": args.sequence_length}
-                    settings.update({name: getattr(args, name) for name in VARIANT_DEFAULTS})
+                    settings.update(variant_settings(args, dataset))
                     probe = {"dataset": dataset, "model": model, "seed": seed,
                              "settings": settings, "max_train": args.max_train}
                     if key_of(probe) in done:

@@ -203,6 +203,10 @@ def add_training_flags(parser):
     parser.add_argument("--multi-label", action="store_true", help="rows carry several labels")
     parser.add_argument("--label-separator", help="joins the labels of a row (multi-label; default '|')")
     parser.add_argument("--threshold", type=float, help="multi-label decision threshold (default 0.5)")
+    parser.add_argument(
+        "--tune-threshold", action="store_true", default=None,
+        help="multi-label: use the threshold with the best validation macro-F1 instead",
+    )
     parser.add_argument("--validation-split", type=float)
     parser.add_argument("--early-stopping-patience", type=int)
     parser.add_argument("--backup-every-steps", type=int, help="back up mid-epoch every N steps")

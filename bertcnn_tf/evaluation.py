@@ -10,6 +10,43 @@ from bertcnn_tf.io_utils import atomic_write_bytes
 from bertcnn_tf.io_utils import atomic_write_text
 
 
+# Thresholds `best_threshold` tries: 0.05 to 0.95 in steps of 0.05.
+THRESHOLD_CANDIDATES = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+def best_threshold(targets, probabilities, candidates=THRESHOLD_CANDIDATES):
+    """The multi-label decision threshold with the highest macro-F1 on these rows.
+
+    One threshold for all labels: per-label thresholds fitted on a validation
+    split overfit the rare labels, which have a handful of positives there.
+    Ties go to the candidate closest to 0.5.
+
+    Example:
+    ```python
+    import numpy as np
+    from bertcnn_tf.evaluation import best_threshold
+
+    targets = np.array([[1, 0], [0, 1], [1, 1]])
+    probabilities = np.array([[0.4, 0.1], [0.2, 0.35], [0.45, 0.3]])
+    best_threshold(targets, probabilities)  # 0.3: every label found, none wrong
+    ```
+    """
+    y_true = np.asarray(targets).astype(int)
+    probabilities = np.asarray(probabilities)
+    if y_true.shape != probabilities.shape or y_true.ndim != 2:
+        raise ValueError(
+            f"targets {y_true.shape} and probabilities {probabilities.shape} must be the same "
+            "[rows, labels] shape"
+        )
+
+    def macro_f1(threshold):
+        y_pred = (probabilities >= threshold).astype(int)
+        return sk_metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)
+
+    scores = {threshold: macro_f1(threshold) for threshold in candidates}
+    return max(candidates, key=lambda t: (scores[t], -abs(t - 0.5)))
+
+
 def classification_metrics(targets, probabilities, labels, multi_label=False, threshold=0.5):
     """Accuracy, macro-F1 and per-class precision/recall/F1.
 

@@ -24,6 +24,7 @@ from bertcnn_tf.distribution import keras_fit_fixes
 from bertcnn_tf.distribution import make_strategy
 from bertcnn_tf.distribution import needs_host_copy
 from bertcnn_tf.distribution import writable_dir
+from bertcnn_tf.evaluation import best_threshold
 from bertcnn_tf.evaluation import classification_metrics
 from bertcnn_tf.evaluation import plot_training_curves
 from bertcnn_tf.evaluation import write_report
@@ -73,6 +74,7 @@ class TrainingConfig:
     seed: int = 42
     multi_label: bool = False
     threshold: float = 0.5
+    tune_threshold: bool = False  # multi-label: set `threshold` to the best on validation macro-F1
     validation_split: float = 0.1
     early_stopping_patience: int = 2
     backup_every_steps: int = 0  # also back up every N steps; 0: at epoch ends only
@@ -195,9 +197,16 @@ def train(
         if needs_host_copy(strategy):
             model = host_copy(model, model_factory, config, len(vocabulary))
 
+    if config.tune_threshold:
+        config = dataclasses.replace(
+            config, threshold=tuned_threshold(model, validation_examples, validation_targets, config)
+        )
+        print(f"Decision threshold tuned on the validation split: {config.threshold}")
     run = Run(model=model, labels=vocabulary.labels, settings=dataclasses.asdict(config))
     if not chief:
         return run, None
+    if config.tune_threshold:
+        save_settings(output_dir, run.settings)
     model.save(os.path.join(output_dir, MODEL_FILE))
     splits = {"validation": (validation_examples, validation_targets)}
     if test_examples is not None:
@@ -216,6 +225,14 @@ def train(
     return run, report
 
 
+def tuned_threshold(model, examples, targets, config):
+    """The threshold with the best macro-F1 on `examples` (`best_threshold`)."""
+    probabilities = predict_probabilities(
+        model, examples, multi_label=True, batch_size=config.batch_size
+    )
+    return best_threshold(targets, probabilities)
+
+
 def check_config(config):
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}.")
@@ -223,6 +240,11 @@ def check_config(config):
         raise ValueError(f"class_weight must be None or 'balanced', not {config.class_weight!r}.")
     if config.class_weight and config.multi_label:
         raise ValueError("class_weight='balanced' applies to single-label data only.")
+    if config.tune_threshold and not config.multi_label:
+        raise ValueError(
+            "tune_threshold applies to multi-label runs only (single-label runs take the "
+            "most probable label); drop --tune-threshold or add --multi-label."
+        )
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
 

@@ -7,8 +7,12 @@ from conftest import quick_config
 from conftest import sentiment_rows
 from conftest import write_csv
 
+import bertcnn_tf.training
 from bertcnn_tf.cli import main
+from bertcnn_tf.data import LabelVocabulary
 from bertcnn_tf.data import read_examples
+from bertcnn_tf.evaluation import best_threshold
+from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.runs import load_run
 from bertcnn_tf.optimization import LinearWarmupDecay
 from bertcnn_tf.optimization import make_optimizer
@@ -61,14 +65,45 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_preset):
         assert len(f.readlines()) == 1 + 1 + 3  # header, warm-up epoch, 3 epochs
 
 
-def test_multi_label_trains_with_sigmoid_and_reports_micro_f1(tmp_path, tiny_preset):
+def test_multi_label_trains_with_sigmoid_and_tunes_its_threshold(tmp_path, tiny_preset, monkeypatch):
     rows = [(text, label if label != "service" else "service|bad") for text, label in sentiment_rows(8)]
     data = write_csv(tmp_path / "train.csv", rows)
     examples = read_examples(data, label_separator="|")
-    run, report = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, multi_label=True, label_separator="|"))
+    seen = {}
+
+    def spy(targets, probabilities):
+        seen.update(targets=targets, probabilities=probabilities)
+        return 0.35  # not the default, so the test sees whether the tuned value is used
+
+    monkeypatch.setattr(bertcnn_tf.training, "best_threshold", spy)
+    config = quick_config(tiny_preset, multi_label=True, label_separator="|", tune_threshold=True)
+    run, report = train(examples, str(tmp_path / "run"), config, validation_examples=examples)
     metrics = report["splits"]["validation"]
     assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(metrics)
     assert run.multi_label and metrics["micro_f1"] > 0.6
+    # Tuned on the validation rows' sigmoid probabilities, used everywhere after.
+    targets = LabelVocabulary(run.labels).encode(examples)
+    np.testing.assert_array_equal(seen["targets"], targets)
+    np.testing.assert_allclose(
+        seen["probabilities"], predict_probabilities(run.model, examples, multi_label=True), atol=1e-6
+    )
+    assert run.threshold == metrics["threshold"] == 0.35
+    assert load_run(str(tmp_path / "run")).threshold == 0.35
+
+
+def test_best_threshold_maximizes_macro_f1_and_breaks_ties_towards_half():
+    targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probabilities = np.array([[0.4, 0.1], [0.2, 0.35], [0.45, 0.3], [0.1, 0.15]])
+    assert best_threshold(targets, probabilities) == 0.3  # 0.25 and 0.3 are both perfect
+    assert best_threshold(targets, probabilities, candidates=(0.5, 0.05)) == 0.05
+    with pytest.raises(ValueError, match="same"):
+        best_threshold(targets, probabilities[:, :1])
+
+
+def test_tune_threshold_is_refused_for_single_label_runs(tmp_path, tiny_preset):
+    examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
+    with pytest.raises(ValueError, match="multi-label runs only.*--tune-threshold"):
+        train(examples, str(tmp_path / "run"), quick_config(tiny_preset, tune_threshold=True))
 
 
 def run_cli(capsys, *argv):
