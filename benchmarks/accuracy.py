@@ -121,6 +121,8 @@ def run_one(data_dir, dataset, model_name, seed, args):
         "score": scores[metric],
         "accuracy": scores["accuracy"],
         "macro_f1": scores["macro_f1"],
+        "per_class_f1": {label: round(c["f1"], 4) for label, c in scores["per_class"].items()},
+        "threshold": scores.get("threshold"),
         "train_examples": len(train_examples),
         "eval_examples": scores["examples"],
         "seconds": round(time.time() - start, 1),
