@@ -18,17 +18,34 @@ from benchmarks.common import update_results_section  # noqa: E402
 README = os.path.join(os.path.dirname(HERE), "README.md")
 
 
+def native_row(r, q):
+    """The table row of the export served by a C process, where the run measured one."""
+    if "ours_savedmodel_native_texts_per_s" not in r:
+        return ""
+    return (
+        f"| the same export in a C process with no Python, as TF Serving runs it | "
+        f"{r['ours_savedmodel_native_texts_per_s']:.0f} / {r['ours_savedmodel_bf16_native_texts_per_s']:.0f} | "
+        f"{q['savedmodel_native_vs_pad128']:.1f}x / {q['savedmodel_native_bf16_vs_pad128']:.1f}x |\n"
+    )
+
+
+def native_latency(r):
+    if "ours_savedmodel_native_latency_p50_ms" not in r:
+        return ""
+    return f", {r['ours_savedmodel_native_latency_p50_ms']:.1f} ms in a C serving process"
+
+
 def speed_summary(row):
     r, q = row["results"], row["ratios"]
     pad = r["pad128_keras_texts_per_s"]
     return f"""| inference, sst2 dev, batch 32 ({row['machine']['cores']} CPU cores) | texts/s | vs padding to 128 |
 |---|---|---|
 | exported SavedModel (TF's C++ loader), float32 / bfloat16 | {r['ours_savedmodel_texts_per_s']:.0f} / {r['ours_savedmodel_bf16_texts_per_s']:.0f} | {q['savedmodel_vs_pad128']:.1f}x / {q['savedmodel_bf16_vs_pad128']:.1f}x |
-| Keras model, float32 / bfloat16 | {r['ours_keras_texts_per_s']:.0f} / {r['ours_keras_bf16_texts_per_s']:.0f} | {q['ours_vs_pad128']:.1f}x / {q['ours_bf16_vs_pad128']:.1f}x |
+{native_row(r, q)}| Keras model, float32 / bfloat16 | {r['ours_keras_texts_per_s']:.0f} / {r['ours_keras_bf16_texts_per_s']:.0f} | {q['ours_vs_pad128']:.1f}x / {q['ours_bf16_vs_pad128']:.1f}x |
 | padding every batch to 128 (the seed article) | {pad:.0f} | 1x |
 | keras-hub `BertTextClassifier.predict` (pads to {r['keras_hub_sequence_length']}) | {r['keras_hub_texts_per_s']:.0f} | {r['keras_hub_texts_per_s'] / pad:.2f}x |
 
-Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms. Training: the CNN
+Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms from Python{native_latency(r)}. Training: the CNN
 head takes {q['cnn_training_time_over_cls']:.2f}x the time of keras-hub's CLS classifier per example."""
 
 
