@@ -202,6 +202,21 @@ def summary_table(rows):
     return "\n".join(lines)
 
 
+def machines_line(rows):
+    """Where the rows were run: each distinct machine and package set, once."""
+    seen = []
+    for row in rows:
+        m = row.get("machine")
+        if m:
+            text = (
+                f"{m['cores']} cores, {m['cpu']} ({', '.join(m['flags'])}); Python {m['python']}, "
+                f"TF {m['tensorflow']}, Keras {m['keras']}, keras-hub {m['keras_hub']}"
+            )
+            if text not in seen:
+                seen.append(text)
+    return "Machines: " + "; ".join(seen) + "."
+
+
 def plot_accuracy(rows, path):
     """Grouped bars per dataset (mean over seeds, std as error bars), Kim (2014) as marks."""
     import numpy as np
@@ -276,7 +291,11 @@ def main(argv=None):
     rows = read_results(RESULTS)
     table = summary_table(rows)
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
-    update_results_section("accuracy", f"Command: `{command}`\n\n{table}\n\nPlot: `plots/accuracy.png`.\n")
+    update_results_section(
+        "accuracy",
+        f"Command: `{command}` (variants: `--epochs`, `--head-warmup-epochs`, `--tune-threshold` ...; "
+        f"each setup is its own row).\n\n{machines_line(rows)}\n\n{table}\n\nPlot: `plots/accuracy.png`.\n",
+    )
     plot_accuracy(rows, PLOT)
     refresh_readme()
     print(table)
