@@ -106,12 +106,19 @@ def run_one(data_dir, dataset, model_name, seed, args):
     run_dir = tempfile.mkdtemp(prefix=f"bench-{dataset}-{model_name}-{seed}-")
     start = time.time()
     try:
-        _, report = train(
+        run, report = train(
             train_examples, run_dir, config, test_examples=evaluation, model_factory=factory
         )
+        seconds = round(time.time() - start, 1)
+        correct = None if multi_label else correctness_bits(run, evaluation, args.batch_size)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     scores = report["splits"]["test"]
+    if correct is not None and abs(correct.count("1") / len(correct) - scores["accuracy"]) > 1e-9:
+        # Kept out rather than stored wrong; the run's scores stand on their own.
+        print(f"warning: per-example correctness gives {correct.count('1') / len(correct):.4f}, "
+              f"the report {scores['accuracy']:.4f}; not stored", flush=True)
+        correct = None
     return {
         "dataset": dataset,
         "model": model_name,
@@ -125,9 +132,59 @@ def run_one(data_dir, dataset, model_name, seed, args):
         "threshold": scores.get("threshold"),
         "train_examples": len(train_examples),
         "eval_examples": scores["examples"],
-        "seconds": round(time.time() - start, 1),
+        "seconds": seconds,
         "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"},
+        "correct": correct,
     }
+
+
+def correctness_bits(run, examples, batch_size):
+    """'1' where the run's top label is the example's label, else '0', in file order."""
+    from bertcnn_tf.data import LabelVocabulary
+    from bertcnn_tf.inference import predict_probabilities
+
+    predicted = predict_probabilities(run.model, examples, batch_size=batch_size).argmax(-1)
+    expected = LabelVocabulary(run.labels).encode(examples).argmax(-1)
+    return "".join("1" if p == e else "0" for p, e in zip(predicted, expected))
+
+
+def mcnemar_p(a_only, b_only):
+    """Exact two-sided McNemar p-value from the two discordant counts."""
+    from scipy.stats import binomtest
+
+    if a_only + b_only == 0:
+        return 1.0
+    return binomtest(min(a_only, b_only), a_only + b_only, 0.5).pvalue
+
+
+def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):
+    """Markdown rows: where `first` and `second` ran on the same setup and seed, on which
+    examples only one of them is right, and McNemar's p for that split."""
+    runs = {}
+    for row in rows:
+        if row.get("correct") and not row.get("max_train"):
+            runs[(row["dataset"], setup_of(row["settings"]), row["seed"], row["model"])] = row["correct"]
+    lines = []
+    for (dataset, setup, seed, model), bits in sorted(runs.items(), key=str):
+        other = runs.get((dataset, setup, seed, second))
+        if model != first or other is None:
+            continue
+        first_only = sum(a == "1" and b == "0" for a, b in zip(bits, other))
+        second_only = sum(a == "0" and b == "1" for a, b in zip(bits, other))
+        lines.append(
+            f"| {dataset} ({describe_setup(setup)}), seed {seed} | {len(bits)} | {first_only} | "
+            f"{second_only} | {mcnemar_p(first_only, second_only):.2f} |"
+        )
+    if not lines:
+        return ""
+    header = [
+        f"Paired: the examples only {first} or only {second} gets right, same setup and seed "
+        "(McNemar's exact test; p above 0.05: the gap is not significant at the 5% level).",
+        "",
+        f"| run | examples | only {first} right | only {second} right | p |",
+        "|---|---|---|---|---|",
+    ]
+    return "\n".join(header + lines)
 
 
 def setup_of(settings):
@@ -290,6 +347,9 @@ def main(argv=None):
                     print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "score", "seconds")}), flush=True)
     rows = read_results(RESULTS)
     table = summary_table(rows)
+    paired = paired_comparisons(rows)
+    if paired:
+        table += "\n\n" + paired
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
     update_results_section(
         "accuracy",
