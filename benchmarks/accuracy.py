@@ -60,7 +60,13 @@ def keras_hub_cls_factory(config, num_classes):
 
 
 # Training settings an experiment may change, with the defaults users get.
-VARIANT_DEFAULTS = {"head_learning_rate": 1e-3, "head_warmup_epochs": 0, "dropout": None, "tune_threshold": False}
+VARIANT_DEFAULTS = {
+    "head_learning_rate": 1e-3,
+    "head_warmup_epochs": 0,
+    "dropout": None,
+    "tune_threshold": False,
+    "head_learning_rate_multiplier": 1.0,
+}
 
 
 def variant_settings(args, dataset):
@@ -322,6 +328,7 @@ def main(argv=None):
     parser.add_argument("--head-learning-rate", type=float, default=VARIANT_DEFAULTS["head_learning_rate"])
     parser.add_argument("--head-warmup-epochs", type=int, default=VARIANT_DEFAULTS["head_warmup_epochs"])
     parser.add_argument("--dropout", type=float, default=VARIANT_DEFAULTS["dropout"])
+    parser.add_argument("--head-learning-rate-multiplier", type=float, default=1.0)
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)

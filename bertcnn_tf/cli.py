@@ -195,7 +195,11 @@ def add_training_flags(parser):
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--head-warmup-epochs", type=int, help="epochs training the head alone first")
-    parser.add_argument("--head-learning-rate", type=float)
+    parser.add_argument("--head-learning-rate", type=float, help="the head-only warm-up's learning rate")
+    parser.add_argument(
+        "--head-learning-rate-multiplier", type=float,
+        help="fine-tuning: the head learns at this multiple of --learning-rate (default 1)",
+    )
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")

@@ -59,7 +59,44 @@ class GlobalClipAdamW(keras.optimizers.AdamW):
     embeddings' sparse gradients dense, adding up the rows of a token that
     occurs twice in a batch before Adam squares them. Without replicas, and
     under other backends, this is Keras' `AdamW`.
+
+    `learning_rate_multipliers` ({variable path: factor}) scales the step of
+    the variables it names, so a freshly initialised head can learn faster
+    than the pretrained backbone under one schedule (weight decay keeps the
+    base rate).
+
+    Example:
+    ```python
+    import keras
+    from bertcnn_tf.optimization import GlobalClipAdamW
+
+    dense = keras.layers.Dense(2, name="head")
+    dense.build((None, 4))
+    optimizer = GlobalClipAdamW(1e-4, learning_rate_multipliers={dense.kernel.path: 10.0})
+    ```
     """
+
+    def __init__(self, *args, learning_rate_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.learning_rate_multipliers = {
+            str(path): float(factor) for path, factor in (learning_rate_multipliers or {}).items()
+        }
+
+    def build(self, variables):
+        super().build(variables)
+        self._multipliers = [self.learning_rate_multipliers.get(v.path, 1.0) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.learning_rate_multipliers:
+            factor = self._multipliers[self._get_variable_index(variable)]
+            if factor != 1.0:
+                learning_rate = learning_rate * factor
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["learning_rate_multipliers"] = dict(self.learning_rate_multipliers)
+        return config
 
     def _clip_gradients(self, grads):
         if replicas_in_sync() > 1:
@@ -83,6 +120,7 @@ def make_optimizer(
     weight_decay=0.01,
     clip_norm=1.0,
     precision="float32",
+    learning_rate_multipliers=None,
 ):
     """AdamW with linear warm-up and decay, no decay on biases and LayerNorm.
 
@@ -90,15 +128,33 @@ def make_optimizer(
     over replicas, see `GlobalClipAdamW`); under `mixed_float16` the
     optimizer is wrapped in a `LossScaleOptimizer`. `learning_rate` applies
     to the global batch: see docs/distributed.md for how to scale it.
+    `learning_rate_multipliers` ({variable path: factor}) scales the named
+    variables' rate (`head_learning_rate_multipliers` builds one for a head).
     """
     schedule = LinearWarmupDecay(
         learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
     )
     optimizer = GlobalClipAdamW(
-        schedule, weight_decay=weight_decay, global_clipnorm=clip_norm
+        schedule,
+        weight_decay=weight_decay,
+        global_clipnorm=clip_norm,
+        learning_rate_multipliers=learning_rate_multipliers,
     )
     # Keras' LayerNormalization names its scale and offset gamma and beta.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     if precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def head_learning_rate_multipliers(model, factor):
+    """{variable path: factor} for every trainable variable outside `model.backbone`.
+
+    For a keras-hub task (a `BertCNNClassifier`, keras-hub's
+    `BertTextClassifier`): the head is what fine-tuning starts from random.
+    Empty when `factor` is 1.
+    """
+    if factor == 1:
+        return {}
+    backbone = {id(v) for v in model.backbone.trainable_variables}
+    return {v.path: float(factor) for v in model.trainable_variables if id(v) not in backbone}

@@ -32,6 +32,7 @@ from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.metrics import loss_and_metrics
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimization import GlobalClipAdamW
+from bertcnn_tf.optimization import head_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.runs import MODEL_FILE
 from bertcnn_tf.runs import Run
@@ -67,7 +68,8 @@ class TrainingConfig:
     clip_norm: float = 1.0
     dropout: float = None
     head_warmup_epochs: int = 0
-    head_learning_rate: float = 1e-3
+    head_learning_rate: float = 1e-3  # the head-only warm-up's rate
+    head_learning_rate_multiplier: float = 1.0  # fine-tuning: the head's rate over learning_rate
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False
@@ -245,6 +247,11 @@ def check_config(config):
             "tune_threshold applies to multi-label runs only (single-label runs take the "
             "most probable label); drop --tune-threshold or add --multi-label."
         )
+    if config.head_learning_rate_multiplier <= 0:
+        raise ValueError(
+            "head_learning_rate_multiplier must be positive (1 keeps the head at the backbone's "
+            f"rate), not {config.head_learning_rate_multiplier}."
+        )
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
 
@@ -335,6 +342,9 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
             weight_decay=config.weight_decay,
             clip_norm=config.clip_norm,
             precision=config.precision,
+            learning_rate_multipliers=head_learning_rate_multipliers(
+                model, config.head_learning_rate_multiplier
+            ),
         ),
         loss=loss,
         metrics=metrics,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import quick_config
 from conftest import sentiment_rows
+from conftest import tiny_classifier
 from conftest import write_csv
 
 import bertcnn_tf.training
@@ -15,6 +16,8 @@ from bertcnn_tf.evaluation import best_threshold
 from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.runs import load_run
 from bertcnn_tf.optimization import LinearWarmupDecay
+from bertcnn_tf.optimization import GlobalClipAdamW
+from bertcnn_tf.optimization import head_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.training import balanced_sample_weights
 from bertcnn_tf.training import train
@@ -39,6 +42,47 @@ def test_no_weight_decay_on_biases_and_layer_norm():
     assert not optimizer._use_weight_decay(gamma)
     assert optimizer._use_weight_decay(kernel)
     assert optimizer.global_clipnorm == 1.0
+
+
+def test_learning_rate_multipliers_scale_only_the_named_variables():
+    import keras
+
+    backbone_weight = keras.Variable(np.zeros(3), name="backbone_weight")
+    head_weight = keras.Variable(np.zeros(3), name="head_weight")
+    optimizer = GlobalClipAdamW(0.01, weight_decay=0.0, learning_rate_multipliers={head_weight.path: 10.0})
+    gradient = np.array([1.0, -2.0, 0.5], dtype="float32")
+    optimizer.apply_gradients([(gradient, backbone_weight), (gradient, head_weight)])
+    # Adam's first step moves each weight by about the learning rate, against the gradient.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(backbone_weight), -0.01 * np.sign(gradient), rtol=1e-3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(head_weight), -0.1 * np.sign(gradient), rtol=1e-3)
+    restored = GlobalClipAdamW.from_config(optimizer.get_config())
+    assert restored.learning_rate_multipliers == {head_weight.path: 10.0}
+
+
+def test_head_learning_rate_multipliers_name_every_head_variable_and_no_backbone_one():
+    model = tiny_classifier()
+    multipliers = head_learning_rate_multipliers(model, 20)
+    backbone_paths = {v.path for v in model.backbone.trainable_variables}
+    all_paths = {v.path for v in model.trainable_variables}
+    assert set(multipliers) == all_paths - backbone_paths and multipliers
+    assert set(multipliers.values()) == {20.0}
+    assert head_learning_rate_multipliers(model, 1) == {}
+
+
+def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_preset, monkeypatch):
+    built = []
+
+    def spy(*args, **kwargs):
+        built.append(make_optimizer(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(bertcnn_tf.training, "make_optimizer", spy)
+    examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
+    run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=5))
+    head_paths = {v.path for v in run.model.trainable_variables} - {v.path for v in run.model.backbone.trainable_variables}
+    assert built[0].learning_rate_multipliers == {path: 5.0 for path in head_paths}
+    with pytest.raises(ValueError, match="head_learning_rate_multiplier must be positive"):
+        train(examples, str(tmp_path / "bad"), quick_config(tiny_preset, head_learning_rate_multiplier=0))
 
 
 def test_balanced_weights_make_classes_count_equally():
