@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import append_result  # noqa: E402
+from benchmarks.common import describe_machine  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
@@ -274,14 +275,8 @@ def machines_line(rows):
     """Where the rows were run: each distinct machine and package set, once."""
     seen = []
     for row in rows:
-        m = row.get("machine")
-        if m:
-            text = (
-                f"{m['cores']} cores, {m['cpu']} ({', '.join(m['flags'])}); Python {m['python']}, "
-                f"TF {m['tensorflow']}, Keras {m['keras']}, keras-hub {m['keras_hub']}"
-            )
-            if text not in seen:
-                seen.append(text)
+        if row.get("machine") and describe_machine(row["machine"]) not in seen:
+            seen.append(describe_machine(row["machine"]))
     return "Machines: " + "; ".join(seen) + "."
 
 
@@ -333,7 +328,10 @@ def main(argv=None):
     parser.add_argument("--head-learning-rate", type=float, default=VARIANT_DEFAULTS["head_learning_rate"])
     parser.add_argument("--head-warmup-epochs", type=int, default=VARIANT_DEFAULTS["head_warmup_epochs"])
     parser.add_argument("--dropout", type=float, default=VARIANT_DEFAULTS["dropout"])
-    parser.add_argument("--head-learning-rate-multiplier", type=float, default=1.0)
+    parser.add_argument(
+        "--head-learning-rate-multiplier", type=float,
+        default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
+    )
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)

@@ -57,6 +57,15 @@ def machine_info():
     }
 
 
+def describe_machine(machine):
+    """One line for a `machine_info()` dict: cores, CPU, flags and package versions."""
+    m = machine
+    return (
+        f"{m['cores']} cores, {m['cpu']} ({', '.join(m['flags'])}); Python {m['python']}, "
+        f"TF {m['tensorflow']}, Keras {m['keras']}, keras-hub {m['keras_hub']}"
+    )
+
+
 def update_results_section(name, body, path=RESULTS_MD):
     """Replaces the `name` section of a Markdown file (between its markers), atomically.
 

@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import append_result  # noqa: E402
+from benchmarks.common import describe_machine  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 
@@ -142,11 +143,11 @@ def main(argv=None):
 
 
 def memory_markdown(row):
-    r, m = row["results"], row["machine"]
+    r = row["results"]
     runtime = r["runtime"]["peak_rss_mb"]
     lines = [
         f"Command: `python benchmarks/memory.py --data-dir ../shared/data` ({row['time']}; "
-        f"{m['cores']} cores; TF {m['tensorflow']}). Peak RSS of one child process each; "
+        f"{describe_machine(row['machine'])}). Peak RSS of one child process each; "
         "all-MiniLM-L6-v2 with the CNN head.",
         "",
         "| process | peak RSS | above the bare runtime |",

@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import append_result  # noqa: E402
+from benchmarks.common import describe_machine  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
@@ -281,10 +282,8 @@ def main(argv=None):
 
 def speed_markdown(row):
     r, q = row["results"], row["ratios"]
-    m = row["machine"]
     return f"""Command: `python benchmarks/speed.py --data-dir ../shared/data` ({row['time']};
-{m['cores']} cores, {m['cpu']}, flags {', '.join(m['flags'])}; TF {m['tensorflow']}, Keras {m['keras']},
-keras-hub {m['keras_hub']}). sst2 dev, {r['texts']} raw sentences, batch {r['batch_size']}, all-MiniLM-L6-v2,
+{describe_machine(row['machine'])}). sst2 dev, {r['texts']} raw sentences, batch {r['batch_size']}, all-MiniLM-L6-v2,
 one process, side by side. "bfloat16" is the float32 model served with `--precision bfloat16`.
 
 | measure | value | against | ratio |
