@@ -244,7 +244,8 @@ def experiments(groups):
 
 
 def summary_table(rows):
-    """Mean ± std per dataset and model, in percent, with Kim (2014) and targets."""
+    """Mean ± sample standard deviation over seeds per dataset and model, in percent, with Kim
+    (2014) and targets."""
     import numpy as np
 
     groups = score_groups(rows)
@@ -262,7 +263,7 @@ def summary_table(rows):
             elif len(scores) == 1:
                 cells.append(f"{scores[0]:.1f} (1 seed)")
             else:
-                cells.append(f"{np.mean(scores):.1f} ± {np.std(scores):.1f} ({len(scores)} seeds)")
+                cells.append(f"{np.mean(scores):.1f} ± {np.std(scores, ddof=1):.1f} ({len(scores)} seeds)")
         split, metric = DATASETS[dataset]
         lines.append(
             f"| {dataset} ({split}, {describe_setup(setup)}) | {metric} | " + " | ".join(cells)
@@ -298,7 +299,7 @@ def plot_accuracy(rows, path):
         scores = [groups.get((d, setup, model), []) for d, setup in columns]
         x = np.arange(len(columns)) + (index - (len(models) - 1) / 2) * width
         means = [np.mean(s) if s else np.nan for s in scores]
-        errors = [np.std(s) if len(s) > 1 else 0 for s in scores]
+        errors = [np.std(s, ddof=1) if len(s) > 1 else 0 for s in scores]
         axes.bar(x, means, width, yerr=errors, label=MODEL_NAMES.get(model, model), capsize=2)
     kim = [KIM_2014.get(d, np.nan) for d in datasets]
     axes.plot(np.arange(len(datasets)), kim, "k_", markersize=28, mew=2, label="Kim (2014) CNN")
@@ -364,7 +365,8 @@ def main(argv=None):
     update_results_section(
         "accuracy",
         f"Command: `{command}` (variants: `--epochs`, `--head-warmup-epochs`, `--tune-threshold` ...; "
-        f"each setup is its own row).\n\n{machines_line(rows)}\n\n{table}\n\n{KIM_NOTE}\n\nPlot: `plots/accuracy.png`.\n",
+        f"each setup is its own row). Cells: mean ± sample standard deviation over the seeds run.\n\n"
+        f"{machines_line(rows)}\n\n{table}\n\n{KIM_NOTE}\n\nPlot: `plots/accuracy.png`.\n",
     )
     plot_accuracy(rows, PLOT)
     refresh_readme()
