@@ -82,8 +82,15 @@ def variant_settings(args, dataset):
     return values
 
 
-def run_one(data_dir, dataset, model_name, seed, args):
+def read_split(data_dir, dataset, name):
+    """One split ("train", "dev", "test") of a benchmark dataset, as `Examples`."""
     from bertcnn_tf.data import read_examples
+
+    separator = "|" if dataset in MULTI_LABEL else None
+    return read_examples(os.path.join(data_dir, dataset, f"{name}.csv"), label_separator=separator)
+
+
+def run_one(data_dir, dataset, model_name, seed, args):
     from bertcnn_tf.training import TrainingConfig
     from bertcnn_tf.training import build_classifier
     from bertcnn_tf.training import train
@@ -91,16 +98,13 @@ def run_one(data_dir, dataset, model_name, seed, args):
     split, metric = DATASETS[dataset]
     multi_label = dataset in MULTI_LABEL
     separator = "|" if multi_label else None
-    read = lambda name: read_examples(  # noqa: E731
-        os.path.join(data_dir, dataset, f"{name}.csv"), label_separator=separator
-    )
-    train_examples = read("train")
+    train_examples = read_split(data_dir, dataset, "train")
     if args.max_train and len(train_examples) > args.max_train:
         import random
 
         keep = sorted(random.Random(seed).sample(range(len(train_examples)), args.max_train))
         train_examples = train_examples.subset(keep)
-    evaluation = read(split)
+    evaluation = read_split(data_dir, dataset, split)
     config = TrainingConfig(
         head="cnn" if model_name == "keras_hub_cls" else model_name,
         epochs=args.epochs,
