@@ -71,8 +71,10 @@ VARIANT_DEFAULTS = {
     "head_warmup_epochs": 0,
     "dropout": None,
     "tune_threshold": False,
-    "head_learning_rate_multiplier": 1.0,
+    "head_learning_rate_multiplier": 20.0,
 }
+# What rows written before a setting existed ran with, where that differs from today's default.
+BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
 
 
 def variant_settings(args, dataset):
@@ -173,6 +175,10 @@ def mcnemar_p(a_only, b_only):
     return binomtest(min(a_only, b_only), a_only + b_only, 0.5).pvalue
 
 
+def format_p(p):
+    return "< 0.01" if p < 0.005 else f"{p:.2f}"
+
+
 def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):
     """Markdown rows: where `first` and `second` ran on the same setup and seed, on which
     examples only one of them is right, and McNemar's p for that split."""
@@ -189,7 +195,7 @@ def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):
         second_only = sum(a == "0" and b == "1" for a, b in zip(bits, other))
         lines.append(
             f"| {dataset} ({describe_setup(setup)}), seed {seed} | {len(bits)} | {first_only} | "
-            f"{second_only} | {mcnemar_p(first_only, second_only):.2f} |"
+            f"{second_only} | {format_p(mcnemar_p(first_only, second_only))} |"
         )
     if not lines:
         return ""
@@ -207,7 +213,8 @@ def setup_of(settings):
     """The training budget and settings that make runs comparable, as a tuple."""
     return (
         settings["epochs"], settings["learning_rate"], settings["sequence_length"],
-        *(settings.get(name, default) for name, default in VARIANT_DEFAULTS.items()),
+        *(settings.get(name, BEFORE_SETTING_EXISTED.get(name, default))
+          for name, default in VARIANT_DEFAULTS.items()),
     )
 
 

@@ -81,6 +81,10 @@ def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_pre
     run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=5))
     head_paths = {v.path for v in run.model.trainable_variables} - {v.path for v in run.model.backbone.trainable_variables}
     assert built[0].learning_rate_multipliers == {path: 5.0 for path in head_paths}
+    # The default: the head at 20x.
+    default = bertcnn_tf.training.TrainingConfig.head_learning_rate_multiplier
+    train(examples, str(tmp_path / "default"), quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=default))
+    assert set(built[-1].learning_rate_multipliers.values()) == {20.0}
     with pytest.raises(ValueError, match="head_learning_rate_multiplier must be positive"):
         train(examples, str(tmp_path / "bad"), quick_config(tiny_preset, head_learning_rate_multiplier=0))
 

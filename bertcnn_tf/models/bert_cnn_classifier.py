@@ -182,6 +182,10 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         applied to biases and LayerNorm scales. Compiling also re-freezes
         the backbone's unused pooler, which `backbone.trainable = True`
         unfreezes, so that Keras never warns that its gradients do not exist.
+        One rate for every weight, as keras-hub's tasks have; `bertcnn_tf.training`
+        gives the head 20x the rate instead, which this does with:
+        `make_optimizer(5e-5, total_steps, learning_rate_multipliers=
+        head_learning_rate_multipliers(classifier, 20))` (`bertcnn_tf.optimization`).
         """
         freeze_pooler(self.backbone)
         if optimizer == "auto":
