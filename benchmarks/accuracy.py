@@ -27,6 +27,7 @@ from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
+from bertcnn_tf.training import TrainingConfig  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
 PLOT = os.path.join(HERE, "plots", "accuracy.png")
@@ -65,13 +66,11 @@ def keras_hub_cls_factory(config, num_classes):
     )
 
 
-# Training settings an experiment may change, with the defaults users get.
+# Training settings an experiment may change, with the defaults users get (TrainingConfig's).
 VARIANT_DEFAULTS = {
-    "head_learning_rate": 1e-3,
-    "head_warmup_epochs": 0,
-    "dropout": None,
-    "tune_threshold": False,
-    "head_learning_rate_multiplier": 20.0,
+    name: getattr(TrainingConfig, name)
+    for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
+                 "head_learning_rate_multiplier")
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
 BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
@@ -84,12 +83,17 @@ def variant_settings(args, dataset):
     return values
 
 
+def label_separator(dataset):
+    """What joins a row's labels in the dataset's files: "|" in multi-label sets."""
+    return "|" if dataset in MULTI_LABEL else None
+
+
 def read_split(data_dir, dataset, name):
     """One split ("train", "dev", "test") of a benchmark dataset, as `Examples`."""
     from bertcnn_tf.data import read_examples
 
-    separator = "|" if dataset in MULTI_LABEL else None
-    return read_examples(os.path.join(data_dir, dataset, f"{name}.csv"), label_separator=separator)
+    path = os.path.join(data_dir, dataset, f"{name}.csv")
+    return read_examples(path, label_separator=label_separator(dataset))
 
 
 def run_one(data_dir, dataset, model_name, seed, args):
@@ -99,7 +103,6 @@ def run_one(data_dir, dataset, model_name, seed, args):
 
     split, metric = DATASETS[dataset]
     multi_label = dataset in MULTI_LABEL
-    separator = "|" if multi_label else None
     train_examples = read_split(data_dir, dataset, "train")
     if args.max_train and len(train_examples) > args.max_train:
         import random
@@ -115,7 +118,7 @@ def run_one(data_dir, dataset, model_name, seed, args):
         sequence_length=args.sequence_length,
         seed=seed,
         multi_label=multi_label,
-        label_separator=separator,
+        label_separator=label_separator(dataset),
         early_stopping_patience=args.epochs,
         verbose=2,
         **variant_settings(args, dataset),

@@ -139,7 +139,7 @@ def results_section(results):
         "Command: `python benchmarks/linear_probe.py --data-dir ../shared/data --datasets ...`.",
         "",
         "Logistic regression on the frozen vectors of all-MiniLM-L6-v2 (no fine-tuning), fitted on "
-        "the train split (a random sample where it is larger than `--max-train`, 10,000), scored "
+        "the train split (a random sample of `--max-train` rows where it is larger; 10,000 here), scored "
         "on the accuracy benchmark's evaluation split; "
         "multi-label: one regression per label, threshold 0.5. In brackets: the mean cosine "
         "similarity between the vectors of two different texts.",
