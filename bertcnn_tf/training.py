@@ -32,6 +32,7 @@ from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.metrics import loss_and_metrics
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimization import GlobalClipAdamW
+from bertcnn_tf.optimization import HEAD_LEARNING_RATE_MULTIPLIER
 from bertcnn_tf.optimization import head_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.runs import MODEL_FILE
@@ -69,10 +70,8 @@ class TrainingConfig:
     dropout: float = None
     head_warmup_epochs: int = 0
     head_learning_rate: float = 1e-3  # the head-only warm-up's rate
-    # Fine-tuning: the head's rate over learning_rate. A freshly initialised head at the
-    # backbone's 5e-5 is still far from fitted after a few epochs (banking77, 3 epochs:
-    # 91.3 at 1, 93.1 at 20; benchmarks/RESULTS.md).
-    head_learning_rate_multiplier: float = 20.0
+    # Fine-tuning: the head's rate over learning_rate.
+    head_learning_rate_multiplier: float = HEAD_LEARNING_RATE_MULTIPLIER
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False

@@ -110,6 +110,21 @@ def test_a_compiled_model_reloads_compiled(tmp_path, texts):
     restored.fit(texts, np.array(LABELS), epochs=1, verbose=0)
 
 
+def test_auto_optimizer_gives_the_head_20x_the_backbone_rate(tmp_path, texts):
+    model = tiny_classifier("cnn")
+    model.compile()
+    backbone_paths = {v.path for v in model.backbone.trainable_variables}
+    head_paths = {v.path for v in model.trainable_variables} - backbone_paths
+    assert float(model.optimizer.learning_rate) == pytest.approx(5e-5)
+    assert model.optimizer.learning_rate_multipliers == {path: 20.0 for path in head_paths}
+    model.fit(texts, np.array(LABELS), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.optimizer.learning_rate_multipliers == model.optimizer.learning_rate_multipliers
+    restored.fit(texts, np.array(LABELS), epochs=1, verbose=0)
+
+
 @pytest.mark.parametrize("head", ["cnn", "cls", "seed"])
 def test_fit_and_predict_on_raw_strings_learns(head):
     model = tiny_classifier(head)

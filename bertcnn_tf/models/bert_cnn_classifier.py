@@ -12,6 +12,9 @@ from bertcnn_tf.backbones import load_backbone
 from bertcnn_tf.models.heads import HEADS
 from bertcnn_tf.models.heads import default_dropout
 from bertcnn_tf.models.heads import make_head
+from bertcnn_tf.optimization import HEAD_LEARNING_RATE_MULTIPLIER
+from bertcnn_tf.optimization import GlobalClipAdamW
+from bertcnn_tf.optimization import head_learning_rate_multipliers
 
 # BertBackbone's pooler feeds `pooled_output`, which no head here reads.
 POOLER_LAYER = "pooled_dense"
@@ -179,17 +182,30 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         """Configures training; like `TextClassifier.compile`, with AdamW.
 
         `optimizer="auto"` is AdamW at 5e-5 with weight decay 0.01, not
-        applied to biases and LayerNorm scales. Compiling also re-freezes
-        the backbone's unused pooler, which `backbone.trainable = True`
-        unfreezes, so that Keras never warns that its gradients do not exist.
-        One rate for every weight, as keras-hub's tasks have; `bertcnn_tf.training`
-        gives the head 20x the rate instead, which this does with:
-        `make_optimizer(5e-5, total_steps, learning_rate_multipliers=
-        head_learning_rate_multipliers(classifier, 20))` (`bertcnn_tf.optimization`).
+        applied to biases and LayerNorm scales, and 20x that rate for every
+        trainable weight outside the backbone (the head starts from random;
+        `bertcnn_tf.training` does the same, with a warm-up and decay
+        schedule). Compile after changing `backbone.trainable`: the head is
+        what is trainable outside the backbone at compile time. Compiling
+        also re-freezes the backbone's unused pooler, which
+        `backbone.trainable = True` unfreezes, so that Keras never warns
+        that its gradients do not exist.
+
+        Example:
+        ```python
+        classifier.compile()  # backbone 5e-5, head 1e-3
+        classifier.fit(texts, labels, epochs=3)
+        ```
         """
         freeze_pooler(self.backbone)
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
+            optimizer = GlobalClipAdamW(
+                5e-5,
+                weight_decay=0.01,
+                learning_rate_multipliers=head_learning_rate_multipliers(
+                    self, HEAD_LEARNING_RATE_MULTIPLIER
+                ),
+            )
             optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
