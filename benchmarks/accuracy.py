@@ -27,6 +27,7 @@ from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
+from bertcnn_tf.cli import kernel_sizes  # noqa: E402
 from bertcnn_tf.training import TrainingConfig  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
@@ -67,19 +68,25 @@ def keras_hub_cls_factory(config, num_classes):
 
 
 # Training settings an experiment may change, with the defaults users get (TrainingConfig's).
+CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling")
 VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
-                 "head_learning_rate_multiplier")
+                 "head_learning_rate_multiplier", *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
 BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
 
 
-def variant_settings(args, dataset):
-    """The variant flags as training settings; threshold tuning is for multi-label sets only."""
+def variant_settings(args, dataset, model_name):
+    """The variant flags as training settings.
+
+    Threshold tuning is for multi-label sets only, the head's shape for the cnn head only.
+    """
     values = {name: getattr(args, name) for name in VARIANT_DEFAULTS}
     values["tune_threshold"] = bool(args.tune_threshold and dataset in MULTI_LABEL)
+    if model_name != "cnn":
+        values.update(dict.fromkeys(CNN_HEAD_SETTINGS))
     return values
 
 
@@ -121,7 +128,7 @@ def run_one(data_dir, dataset, model_name, seed, args):
         label_separator=label_separator(dataset),
         early_stopping_patience=args.epochs,
         verbose=2,
-        **variant_settings(args, dataset),
+        **variant_settings(args, dataset, model_name),
     )
     factory = keras_hub_cls_factory if model_name == "keras_hub_cls" else build_classifier
     run_dir = tempfile.mkdtemp(prefix=f"bench-{dataset}-{model_name}-{seed}-")
@@ -216,9 +223,14 @@ def setup_of(settings):
     """The training budget and settings that make runs comparable, as a tuple."""
     return (
         settings["epochs"], settings["learning_rate"], settings["sequence_length"],
-        *(settings.get(name, BEFORE_SETTING_EXISTED.get(name, default))
+        *(hashable(settings.get(name, BEFORE_SETTING_EXISTED.get(name, default)))
           for name, default in VARIANT_DEFAULTS.items()),
     )
+
+
+def hashable(value):
+    """A setting as a key part: JSON gives back kernel sizes as a list."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def describe_setup(setup):
@@ -231,8 +243,15 @@ def describe_setup(setup):
         parts.append(f"length {sequence_length}")
     for (name, default), value in zip(VARIANT_DEFAULTS.items(), variants):
         if value != default:
-            parts.append(name if isinstance(value, bool) else f"{name} {value:g}")
+            parts.append(f"{name} {format_setting(value)}" if not isinstance(value, bool) else name)
     return ", ".join(parts)
+
+
+def format_setting(value):
+    """1e-3 -> '0.001', (3, 4, 5) -> '3/4/5', 'max_mean' -> 'max_mean'."""
+    if isinstance(value, tuple):
+        return "/".join(str(part) for part in value)
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def key_of(row):
@@ -347,6 +366,9 @@ def main(argv=None):
         "--head-learning-rate-multiplier", type=float,
         default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
     )
+    parser.add_argument("--kernel-sizes", type=kernel_sizes, help="cnn head: convolution widths, e.g. 2,3")
+    parser.add_argument("--filters", type=int, help="cnn head: filters per width")
+    parser.add_argument("--pooling", choices=["max", "mean", "max_mean"], help="cnn head: pooling over time")
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)
@@ -358,7 +380,7 @@ def main(argv=None):
                 for model in args.models.split(","):
                     settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
                                 "sequence_length": args.sequence_length}
-                    settings.update(variant_settings(args, dataset))
+                    settings.update(variant_settings(args, dataset, model))
                     probe = {"dataset": dataset, "model": model, "seed": seed,
                              "settings": settings, "max_train": args.max_train}
                     if key_of(probe) in done:

@@ -173,6 +173,19 @@ def print_metrics(splits, run_dir):
     print(f"run folder: {run_dir} (model.keras, labels.txt, settings.json, report.md, plots)")
 
 
+def kernel_sizes(text):
+    """argparse type: "3,4,5" -> (3, 4, 5)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of convolution widths: give positive integers joined by commas, e.g. 3,4,5"
+        )
+    return sizes
+
+
 def add_column_flags(parser, defaults=True):
     parser.add_argument("--text-column", default="text" if defaults else None)
     parser.add_argument("--label-column", default="label" if defaults else None)
@@ -194,6 +207,15 @@ def add_training_flags(parser):
     parser.add_argument("--warmup-ratio", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--dropout", type=float)
+    parser.add_argument(
+        "--kernel-sizes", type=kernel_sizes,
+        help="the cnn head's convolution widths, comma-separated (default 3,4,5)",
+    )
+    parser.add_argument("--filters", type=int, help="the cnn head's filters per width (default 128)")
+    parser.add_argument(
+        "--pooling", choices=["max", "mean", "max_mean"],
+        help="the cnn head's masked pooling over time (default max)",
+    )
     parser.add_argument("--head-warmup-epochs", type=int, help="epochs training the head alone first")
     parser.add_argument("--head-learning-rate", type=float, help="the head-only warm-up's learning rate")
     parser.add_argument(

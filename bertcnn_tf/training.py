@@ -68,6 +68,10 @@ class TrainingConfig:
     weight_decay: float = 0.01
     clip_norm: float = 1.0
     dropout: float = None
+    # The "cnn" head's shape; None: BertCNNClassifier's default (3/4/5, 128, "max").
+    kernel_sizes: tuple = None
+    filters: int = None
+    pooling: str = None  # "max", "mean" or "max_mean"
     head_warmup_epochs: int = 0
     head_learning_rate: float = 1e-3  # the head-only warm-up's rate
     # Fine-tuning: the head's rate over learning_rate.
@@ -101,7 +105,14 @@ def build_classifier(config, num_classes):
         head=config.head,
         dropout=config.dropout,
         dtype=None if config.precision == "float32" else config.precision,
+        **head_shape(config),
     )
+
+
+def head_shape(config):
+    """The "cnn" head's settings that `config` sets, as `BertCNNClassifier` arguments."""
+    shape = {"kernel_sizes": config.kernel_sizes, "filters": config.filters, "pooling": config.pooling}
+    return {name: value for name, value in shape.items() if value is not None}
 
 
 def train(
@@ -256,6 +267,8 @@ def check_config(config):
         )
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
+    if config.filters is not None and config.filters < 1:
+        raise ValueError(f"filters must be at least 1, not {config.filters}.")
 
 
 @dataclasses.dataclass

@@ -161,6 +161,30 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+def test_cli_sets_the_cnn_head_shape_and_the_run_keeps_it(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "train", "--train", train_csv, "--output", run_dir, "--backbone", tiny_preset,
+        "--epochs", 1, "--batch-size", 8, "--sequence-length", 32,
+        "--kernel-sizes", "2,3", "--filters", 6, "--pooling", "max_mean",
+    )
+    assert code == 0, out + err
+    run = load_run(str(run_dir))
+    assert run.model.get_layer("text_cnn").get_config()["kernel_sizes"] == [2, 3]
+    assert (run.model.filters, run.model.pooling) == (6, "max_mean")
+    assert run.model.get_layer("text_cnn").output.shape[-1] == 6 * 2 * 2  # 2 widths, max and mean
+    assert (run.settings["kernel_sizes"], run.settings["filters"]) == ([2, 3], 6)
+    with pytest.raises(SystemExit):
+        main(["train", "--train", str(train_csv), "--output", str(tmp_path / "bad"), "--kernel-sizes", "3,x"])
+    assert "positive integers joined by commas" in capsys.readouterr().err
+    code, _, err = run_cli(
+        capsys, "train", "--train", train_csv, "--output", tmp_path / "bad", "--backbone", tiny_preset,
+        "--filters", 0,
+    )
+    assert code == 2 and "filters must be at least 1" in err
+
+
 def test_cli_train_evaluate_predict_reload(tmp_path, tiny_preset, capsys):
     train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(8))
     test_csv = write_csv(tmp_path / "test.csv", sentiment_rows(1))
