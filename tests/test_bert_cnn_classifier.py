@@ -96,9 +96,13 @@ def test_config_round_trip_keeps_every_argument(texts):
     assert np.allclose(expected.sum(-1), 1.0, atol=1e-5)
 
 
-def test_a_compiled_model_reloads_compiled(tmp_path, texts):
+def test_a_compiled_model_reloads_compiled_with_the_heads_20x_rate(tmp_path, texts):
     model = tiny_classifier("cnn")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile()  # "auto": AdamW, the backbone at 5e-5, the head at 20x
+    backbone_paths = {v.path for v in model.backbone.trainable_variables}
+    head_paths = {v.path for v in model.trainable_variables} - backbone_paths
+    assert float(model.optimizer.learning_rate) == pytest.approx(5e-5)
+    assert model.optimizer.learning_rate_multipliers == {path: 20.0 for path in head_paths}
     model.fit(texts, np.array(LABELS), epochs=1, verbose=0)
     path = str(tmp_path / "model.keras")
     model.save(path)
@@ -107,20 +111,6 @@ def test_a_compiled_model_reloads_compiled(tmp_path, texts):
         restored = keras.saving.load_model(path)
     assert restored.compiled
     assert restored.optimizer.iterations.numpy() == model.optimizer.iterations.numpy()
-    restored.fit(texts, np.array(LABELS), epochs=1, verbose=0)
-
-
-def test_auto_optimizer_gives_the_head_20x_the_backbone_rate(tmp_path, texts):
-    model = tiny_classifier("cnn")
-    model.compile()
-    backbone_paths = {v.path for v in model.backbone.trainable_variables}
-    head_paths = {v.path for v in model.trainable_variables} - backbone_paths
-    assert float(model.optimizer.learning_rate) == pytest.approx(5e-5)
-    assert model.optimizer.learning_rate_multipliers == {path: 20.0 for path in head_paths}
-    model.fit(texts, np.array(LABELS), epochs=1, verbose=0)
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
     assert restored.optimizer.learning_rate_multipliers == model.optimizer.learning_rate_multipliers
     restored.fit(texts, np.array(LABELS), epochs=1, verbose=0)
 
