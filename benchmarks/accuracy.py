@@ -27,7 +27,7 @@ from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
-from bertcnn_tf.cli import kernel_sizes  # noqa: E402
+from bertcnn_tf.cli import add_cnn_head_flags  # noqa: E402
 from bertcnn_tf.training import TrainingConfig  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
@@ -366,9 +366,7 @@ def main(argv=None):
         "--head-learning-rate-multiplier", type=float,
         default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
     )
-    parser.add_argument("--kernel-sizes", type=kernel_sizes, help="cnn head: convolution widths, e.g. 2,3")
-    parser.add_argument("--filters", type=int, help="cnn head: filters per width")
-    parser.add_argument("--pooling", choices=["max", "mean", "max_mean"], help="cnn head: pooling over time")
+    add_cnn_head_flags(parser)  # applied to the cnn model only
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")
     args = parser.parse_args(argv)

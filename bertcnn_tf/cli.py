@@ -19,6 +19,7 @@ import sys
 from bertcnn_tf.cli_serving import add_serving_commands
 from bertcnn_tf.data import DataError
 from bertcnn_tf.distribution import STRATEGIES
+from bertcnn_tf.layers.text_cnn import POOLING_MODES
 from bertcnn_tf.precision import INFERENCE_DTYPES
 
 
@@ -186,6 +187,18 @@ def kernel_sizes(text):
     return sizes
 
 
+def add_cnn_head_flags(parser):
+    """--kernel-sizes, --filters, --pooling: the cnn head's shape (None: the classifier's default)."""
+    parser.add_argument(
+        "--kernel-sizes", type=kernel_sizes,
+        help="the cnn head's convolution widths, comma-separated (default 3,4,5)",
+    )
+    parser.add_argument("--filters", type=int, help="the cnn head's filters per width (default 128)")
+    parser.add_argument(
+        "--pooling", choices=POOLING_MODES, help="the cnn head's masked pooling over time (default max)"
+    )
+
+
 def add_column_flags(parser, defaults=True):
     parser.add_argument("--text-column", default="text" if defaults else None)
     parser.add_argument("--label-column", default="label" if defaults else None)
@@ -207,15 +220,7 @@ def add_training_flags(parser):
     parser.add_argument("--warmup-ratio", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--dropout", type=float)
-    parser.add_argument(
-        "--kernel-sizes", type=kernel_sizes,
-        help="the cnn head's convolution widths, comma-separated (default 3,4,5)",
-    )
-    parser.add_argument("--filters", type=int, help="the cnn head's filters per width (default 128)")
-    parser.add_argument(
-        "--pooling", choices=["max", "mean", "max_mean"],
-        help="the cnn head's masked pooling over time (default max)",
-    )
+    add_cnn_head_flags(parser)
     parser.add_argument("--head-warmup-epochs", type=int, help="epochs training the head alone first")
     parser.add_argument("--head-learning-rate", type=float, help="the head-only warm-up's learning rate")
     parser.add_argument(
