@@ -185,6 +185,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--latency-texts", type=int, default=200)
     parser.add_argument("--train-steps", type=int, default=27, help="timed training steps (27 x 32 = sst2 dev)")
+    parser.add_argument("--filters", type=int, default=None, help="the CNN head's filters per width (default: the classifier's)")
     args = parser.parse_args(argv)
 
     import keras_hub
@@ -199,9 +200,10 @@ def main(argv=None):
 
     examples = read_sst2_dev(args.data_dir, args.texts)
     n, bs = len(examples), args.batch_size
-    model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
+    head = {} if args.filters is None else {"filters": args.filters}
+    model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
     fast_model = with_compute_dtype(model, "bfloat16")
-    results = {"texts": n, "batch_size": bs}
+    results = {"texts": n, "batch_size": bs, "filters": model.filters}
 
     # --- inference through the Keras model, texts/s ---
     ours = timed(lambda: predict_probabilities(model, examples, batch_size=bs))
@@ -246,7 +248,7 @@ def main(argv=None):
         num_classes=2,
         preprocessor=make_preprocessor(model.preprocessor.tokenizer, 128),
     )
-    cnn_trainer = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
+    cnn_trainer = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
     rates = training_rates(
         {"cls": hub_trainer, "cnn": cnn_trainer}, train_examples, targets, bs, args.train_steps
     )
@@ -256,7 +258,7 @@ def main(argv=None):
     results["matmul_fp32_gflops"] = matmul_rate("float32")
     results["matmul_bf16_gflops"] = matmul_rate("bfloat16")
     tokens = padded_tokens(examples, model.preprocessor, bs, sorted_batches=True)
-    flops = n * model_flops_per_text(model.backbone, tokens / n)
+    flops = n * model_flops_per_text(model.backbone, tokens / n, model.filters, model.kernel_sizes)
     results["ours_model_gflops"] = flops / ours / 1e9
     results["ours_model_bf16_gflops"] = flops / ours_bf16 / 1e9
 
@@ -282,7 +284,10 @@ def main(argv=None):
 
 def speed_markdown(row):
     r, q = row["results"], row["ratios"]
-    return f"""Command: `python benchmarks/speed.py --data-dir ../shared/data` ({row['time']};
+    # Rows written before the flag existed used 128, the default then.
+    filters = r.get("filters", 128)
+    flag = f" --filters {filters}" if "filters" in r else ""
+    return f"""Command: `python benchmarks/speed.py --data-dir ../shared/data{flag}` ({row['time']};
 {describe_machine(row['machine'])}). sst2 dev, {r['texts']} raw sentences, batch {r['batch_size']}, all-MiniLM-L6-v2,
 one process, side by side. "bfloat16" is the float32 model served with `--precision bfloat16`.
 
@@ -299,7 +304,7 @@ one process, side by side. "bfloat16" is the float32 model served with `--precis
 | inference, Keras model, bfloat16 | {r['ours_keras_bf16_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['ours_bf16_vs_pad128']:.2f}x |
 | inference, Keras model, float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | keras-hub BertTextClassifier.predict (length {r['keras_hub_sequence_length']}): {r['keras_hub_texts_per_s']:.0f} texts/s | {q['ours_vs_keras_hub']:.2f}x |
 | single-text latency, Keras model (`predict_probabilities`) | p50 {r['ours_keras_latency_p50_ms']:.1f} ms, p99 {r['ours_keras_latency_p99_ms']:.1f} ms | | |
-| training, CNN head | {r['cnn_train_examples_per_s']:.1f} examples/s | keras-hub CLS classifier: {r['cls_train_examples_per_s']:.1f} examples/s | CNN time / CLS time {q['cnn_training_time_over_cls']:.3f} |
+| training, CNN head ({filters} filters per width) | {r['cnn_train_examples_per_s']:.1f} examples/s | keras-hub CLS classifier: {r['cls_train_examples_per_s']:.1f} examples/s | CNN time / CLS time {q['cnn_training_time_over_cls']:.3f} |
 | model FLOP rate, float32 | {r['ours_model_gflops']:.0f} GFLOP/s | fp32 matmul {r['matmul_fp32_gflops']:.0f} GFLOP/s | {q['model_flops_over_fp32_matmul']:.2f} |
 | model FLOP rate, bfloat16 | {r['ours_model_bf16_gflops']:.0f} GFLOP/s | bf16 matmul {r['matmul_bf16_gflops']:.0f} GFLOP/s | {q['model_bf16_flops_over_bf16_matmul']:.2f} |
 """
