@@ -174,7 +174,10 @@ def test_a_fixed_length_model_rejects_other_token_widths(seed):
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
-    return _export(tmp_path_factory, width_probe_run(), "probe")
+    # Not checked against Keras: the probe's logits depend on padding on purpose,
+    # and the serving graph pads its parts differently from Keras's batches.
+    run = width_probe_run()
+    return run, export_for_serving(run, tmp_path_factory.mktemp("saved_models") / "probe", check=False)
 
 
 def _widths(path, batches):
@@ -192,33 +195,50 @@ def _widths(path, batches):
 BATCHES = [["loved it"], ["the movie was great !", "ok"], ["", " "], [LONG_TEXT, "a"]]
 
 
-def test_each_batch_is_padded_to_its_longest_text(probe):
+def test_each_part_of_a_batch_is_padded_to_its_longest_text(probe):
     # The probe model's logits are [0, width / 16], where width is the time
-    # dimension of the token batch that the serving graph fed it.
-    tokenizer = tiny_tokenizer()
-    expected = [{min(16, max(len(tokenizer(t)) for t in batch) + 2)} for batch in BATCHES]
-    assert expected == [{4}, {7}, {2}, {16}]
-    assert _widths(probe[1], BATCHES) == expected
+    # dimension of the token batch that the serving graph fed it. The last
+    # batch splits: "a" alone is padded to 8 (the rounding step), not to 16.
+    assert _widths(probe[1], BATCHES) == [{4}, {7}, {2}, {8, 16}]
     # (A head="seed" model gets its one length: it equals Keras above only so.)
 
 
-def test_a_request_runs_in_length_sorted_chunks_and_keeps_its_order(probe):
-    # Rows are sorted by length, cut into chunks of CHUNK_ROWS, and each chunk
-    # is trimmed to its longest (rounded up to SERVING_LENGTH_STEP, at most the
-    # request's width); outputs come back in request order.
+def length_split(sorted_lengths, step, levels):
+    """The parts `length_split_logits` runs, as lists of sorted lengths."""
+    rounded = [-(-n // step) * step for n in sorted_lengths]
+    count = len(rounded)
+    if levels == 0 or count == 0:
+        return [sorted_lengths] if count else []
+    positions = [k * rounded[k - 1] + (count - k) * rounded[-1] for k in range(1, count + 1)]
+    cut = max(k for k in range(1, count + 1) if positions[k - 1] == min(positions))
+    return length_split(sorted_lengths[:cut], step, levels - 1) + length_split(
+        sorted_lengths[cut:], step, levels - 1
+    )
+
+
+def test_a_request_runs_in_length_sorted_parts_and_keeps_its_order(tmp_path, monkeypatch):
+    # Rows are sorted by length and split where padding is least, SPLIT_LEVELS
+    # times; each part is trimmed to its longest (rounded up to
+    # SERVING_LENGTH_STEP, at most the request's width); outputs come back in
+    # request order. A step of 2 gives the probe's 16 positions room for more
+    # than two part widths.
+    monkeypatch.setattr(bertcnn_tf.export, "SERVING_LENGTH_STEP", 2)
+    export_dir = export_for_serving(width_probe_run(), tmp_path / "probe", check=False)
     rng = np.random.default_rng(0)
     words = rng.permutation(np.concatenate([rng.integers(0, 6, 11), rng.integers(7, 20, 10)]))
     texts = [" ".join(["great"] * int(n)) for n in words]
     tokenizer = tiny_tokenizer()
     lengths = np.array([min(16, len(tokenizer(t)) + 2) for t in texts])
     order = np.argsort(lengths, kind="stable")
+    step = bertcnn_tf.export.SERVING_LENGTH_STEP
+    parts = length_split(lengths[order].tolist(), step, bertcnn_tf.export.SPLIT_LEVELS)
+    assert len(parts) > 2  # the request really splits, and a part splits again
     expected = np.empty(len(texts), dtype=int)
-    step, rows = bertcnn_tf.export.SERVING_LENGTH_STEP, bertcnn_tf.export.CHUNK_ROWS
-    for start in range(0, len(texts), rows):
-        chunk = order[start : start + rows]
-        expected[chunk] = min(lengths.max(), -(-lengths[chunk].max() // step) * step)
-    assert len(set(expected)) > 1  # the request really splits into different widths
-    with SavedModelSession(probe[1]) as session:
+    start = 0
+    for part in parts:
+        expected[order[start : start + len(part)]] = min(lengths.max(), -(-max(part) // step) * step)
+        start += len(part)
+    with SavedModelSession(export_dir) as session:
         probabilities = session.run("serving_default", {"text": strings(texts)})["probabilities"]
     assert widths_from_probabilities(probabilities).tolist() == expected.tolist()
 
@@ -387,7 +407,7 @@ def test_check_runs_on_a_hidden_staging_directory(tmp_path, monkeypatch):
         return real_check(path, run=run)
 
     monkeypatch.setattr(bertcnn_tf.export, "check_serving", spy)
-    export_for_serving(width_probe_run(), base)
+    export_for_serving(make_run(), base)
     [(name, parent, entries_during_check)] = seen
     assert name.startswith(".feedback-tmp-") and parent == str(base)
     assert entries_during_check == [name]  # nothing TF Serving would load
