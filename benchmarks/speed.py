@@ -4,7 +4,7 @@ Raw sst2 dev sentences in; the offline all-MiniLM-L6-v2 backbone. Compares
 (all at batch 32 unless said otherwise):
 
 - this package's inference through the exported SavedModel (run by TF's C++
-  loader; each request sorted by length and run in trimmed chunks) and through
+  loader; each request sorted by length and run in trimmed parts) and through
   the Keras model (sorted by length, each batch trimmed to its longest text),
   in float32 and served in bfloat16, against padding every batch to 128 (the
   seed article's setting) and keras-hub's `BertTextClassifier.predict`;

@@ -74,7 +74,7 @@ WARMUP_TEXTS = ("", "warm up the model")
 # (`length_split_logits`): at most 4 model calls a request. A third level ran
 # slower (smaller matmuls outweigh the padding saved).
 SPLIT_LEVELS = 2
-# Chunks are cut to their longest text rounded up to this many tokens.
+# Parts are cut to their longest text rounded up to this many tokens.
 SERVING_LENGTH_STEP = 8
 
 
