@@ -45,14 +45,26 @@ def speed_summary(row):
 | padding every batch to 128 (the seed article) | {pad:.0f} | 1x |
 | keras-hub `BertTextClassifier.predict` (pads to {r['keras_hub_sequence_length']}) | {r['keras_hub_texts_per_s']:.0f} | {r['keras_hub_texts_per_s'] / pad:.2f}x |
 
-Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms from Python{native_latency(r)}. Training: the CNN
-head takes {q['cnn_training_time_over_cls']:.2f}x the time of keras-hub's CLS classifier per example."""
+Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms from Python{native_latency(r)}."""
+
+
+def training_summary(speed_row, head_cost_rows):
+    """The CNN head's training time over the CLS classifier's, from the newest run that measured it."""
+    key = f"cnn_{speed_row['results'].get('filters', 128)}"
+    runs = [(speed_row["time"], speed_row["ratios"]["cnn_training_time_over_cls"], "speed.py")]
+    runs += [(row["time"], row["time_over_cls"][key], "head_cost.py") for row in head_cost_rows if key in row["time_over_cls"]]
+    when, ratio, command = max(runs)
+    return (
+        f"Training: the CNN head takes {ratio:.2f}x the time of keras-hub's CLS classifier per example "
+        f"(`{command}`, {when})."
+    )
 
 
 def refresh_readme():
     """Rewrites the README's results section from benchmarks/results/."""
     from benchmarks.accuracy import RESULTS as ACCURACY_RESULTS
     from benchmarks.accuracy import summary_table
+    from benchmarks.head_cost import RESULTS as HEAD_COST_RESULTS
     from benchmarks.speed import RESULTS as SPEED_RESULTS
 
     parts = [
@@ -65,7 +77,7 @@ def refresh_readme():
         parts.append(summary_table(accuracy_rows))
     speed_rows = read_results(SPEED_RESULTS)
     if speed_rows and "ours_keras_bf16_texts_per_s" in speed_rows[-1]["results"]:
-        parts.append(speed_summary(speed_rows[-1]))
+        parts.append(speed_summary(speed_rows[-1]) + " " + training_summary(speed_rows[-1], read_results(HEAD_COST_RESULTS)))
     plots = [
         (name, f"benchmarks/plots/{name}.png")
         for name in ("accuracy", "speed_scaling")

@@ -141,14 +141,20 @@ def single_text_latencies(classify, texts, warmup=5):
 
 
 def training_rates(tasks, train_examples, targets, batch_size, steps, rounds=3):
-    """examples/s of `train_on_batch` for each of `tasks` ({name: task}), best of `rounds`.
+    """examples/s of `train_on_batch` for each of `tasks` ({name: task}).
 
     Every task trains on the same `steps` batches, taken once from the
-    training pipeline (length-bucketed, trimmed), so both see the same shapes
+    training pipeline (length-bucketed, trimmed), so all see the same shapes
     and tokens. One untimed pass per task traces the train step for each of
-    those shapes; the timed passes then alternate between the tasks, so that
-    a slow spell of the machine hits both.
+    those shapes. The timed passes then go batch by batch, every task training
+    on the batch in turn (who goes first rotates from pass to pass), so that a
+    slow spell of the shared machine lands on all of them within a second of
+    each other; a task's time for a batch is its median over the `rounds`
+    passes, which drops the steps a spike hit.
     """
+    import contextlib
+    import statistics
+
     import keras
 
     from bertcnn_tf.data import detached_preprocessor
@@ -157,25 +163,28 @@ def training_rates(tasks, train_examples, targets, batch_size, steps, rounds=3):
     first = next(iter(tasks.values()))
     data = make_dataset(train_examples, first.preprocessor, targets, batch_size, training=True)
     batches = list(data.take(steps))
-    for task in tasks.values():
-        task.compile(
-            optimizer=keras.optimizers.AdamW(1e-5),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-            metrics=[],
-        )
-        with detached_preprocessor(task):
+    names = list(tasks)
+    seconds = {name: [[] for _ in batches] for name in names}
+    with contextlib.ExitStack() as stack:
+        for task in tasks.values():
+            task.compile(
+                optimizer=keras.optimizers.AdamW(1e-5),
+                loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                metrics=[],
+            )
+            stack.enter_context(detached_preprocessor(task))
             for features, labels in batches:
                 task.train_on_batch(features, labels)
-    best = {name: float("inf") for name in tasks}
-    for _ in range(rounds):
-        for name, task in tasks.items():
-            with detached_preprocessor(task):
-                start = time.perf_counter()
-                for features, labels in batches:
-                    task.train_on_batch(features, labels)
-                best[name] = min(best[name], time.perf_counter() - start)
+        for round_index in range(rounds):
+            shift = round_index % len(names)
+            order = names[shift:] + names[:shift]
+            for batch_index, (features, labels) in enumerate(batches):
+                for name in order:
+                    start = time.perf_counter()
+                    tasks[name].train_on_batch(features, labels)
+                    seconds[name][batch_index].append(time.perf_counter() - start)
     examples = sum(int(labels.shape[0]) for _, labels in batches)
-    return {name: examples / seconds for name, seconds in best.items()}
+    return {name: examples / sum(map(statistics.median, seconds[name])) for name in names}
 
 
 def main(argv=None):
