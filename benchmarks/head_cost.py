@@ -28,6 +28,7 @@ from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
 from benchmarks.speed import model_flops_per_text  # noqa: E402
 from benchmarks.speed import read_sst2_dev  # noqa: E402
+from benchmarks.speed import training_batches  # noqa: E402
 from benchmarks.speed import training_rates  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "head_cost.jsonl")
@@ -56,7 +57,6 @@ def main(argv=None):
     from bertcnn_tf.backbones import offline_backbone_dir
     from bertcnn_tf.data import Examples
     from bertcnn_tf.data import LabelVocabulary
-    from bertcnn_tf.data import make_dataset
 
     examples = read_sst2_dev(args.data_dir, args.texts)
     labels = [["positive"] if i % 2 else ["negative"] for i in range(len(examples))]
@@ -67,21 +67,20 @@ def main(argv=None):
     def ours(**head):
         return BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
 
-    tasks = {"cls": None, "mean": ours(head="mean")}
-    tasks.update({f"cnn_{f}": ours(filters=f) for f in widths})
-    any_cnn = tasks[f"cnn_{widths[0]}"]
-    tasks["cls"] = keras_hub.models.BertTextClassifier(
+    mean = ours(head="mean")
+    cls = keras_hub.models.BertTextClassifier(
         keras_hub.models.BertBackbone.from_preset(offline_backbone_dir()),
         num_classes=2,
-        preprocessor=make_preprocessor(any_cnn.preprocessor.tokenizer, 128),
+        preprocessor=make_preprocessor(mean.preprocessor.tokenizer, 128),
     )
+    tasks = {"cls": cls, "mean": mean, **{f"cnn_{f}": ours(filters=f) for f in widths}}
+    any_cnn = tasks[f"cnn_{widths[0]}"]
     steps = -(-len(examples) // args.batch_size)
-    rates = training_rates(tasks, train_examples, targets, args.batch_size, steps, args.rounds)
+    batches = training_batches(mean.preprocessor, train_examples, targets, args.batch_size, steps)
+    rates = training_rates(tasks, batches, args.rounds)
     print(json.dumps(rates), flush=True)
 
-    # The training pipeline repeats endlessly: count the tokens of the batches timed.
-    data = make_dataset(train_examples, any_cnn.preprocessor, targets, args.batch_size, training=True)
-    real_tokens = sum(int(f["padding_mask"].numpy().sum()) for f, _ in data.take(steps))
+    real_tokens = sum(int(features["padding_mask"].numpy().sum()) for features, _ in batches)
     tokens_per_text = real_tokens / len(examples)
     row = {
         "time": time.strftime("%Y-%m-%d %H:%M"),

@@ -140,12 +140,19 @@ def single_text_latencies(classify, texts, warmup=5):
     return float(np.percentile(seconds, 50)), float(np.percentile(seconds, 99))
 
 
-def training_rates(tasks, train_examples, targets, batch_size, steps, rounds=3):
+def training_batches(preprocessor, train_examples, targets, batch_size, steps):
+    """`steps` batches taken once from the training pipeline (length-bucketed, trimmed)."""
+    from bertcnn_tf.data import make_dataset
+
+    data = make_dataset(train_examples, preprocessor, targets, batch_size, training=True)
+    return list(data.take(steps))
+
+
+def training_rates(tasks, batches, rounds=3):
     """examples/s of `train_on_batch` for each of `tasks` ({name: task}).
 
-    Every task trains on the same `steps` batches, taken once from the
-    training pipeline (length-bucketed, trimmed), so all see the same shapes
-    and tokens. One untimed pass per task traces the train step for each of
+    Every task trains on the same `batches` (from `training_batches`), so all
+    see the same shapes and tokens. One untimed pass per task traces the train step for each of
     those shapes. The timed passes then go batch by batch, every task training
     on the batch in turn (who goes first rotates from pass to pass), so that a
     slow spell of the shared machine lands on all of them within a second of
@@ -158,11 +165,7 @@ def training_rates(tasks, train_examples, targets, batch_size, steps, rounds=3):
     import keras
 
     from bertcnn_tf.data import detached_preprocessor
-    from bertcnn_tf.data import make_dataset
 
-    first = next(iter(tasks.values()))
-    data = make_dataset(train_examples, first.preprocessor, targets, batch_size, training=True)
-    batches = list(data.take(steps))
     names = list(tasks)
     seconds = {name: [[] for _ in batches] for name in names}
     with contextlib.ExitStack() as stack:
@@ -258,9 +261,8 @@ def main(argv=None):
         preprocessor=make_preprocessor(model.preprocessor.tokenizer, 128),
     )
     cnn_trainer = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
-    rates = training_rates(
-        {"cls": hub_trainer, "cnn": cnn_trainer}, train_examples, targets, bs, args.train_steps
-    )
+    batches = training_batches(cnn_trainer.preprocessor, train_examples, targets, bs, args.train_steps)
+    rates = training_rates({"cls": hub_trainer, "cnn": cnn_trainer}, batches)
     results["cls_train_examples_per_s"], results["cnn_train_examples_per_s"] = rates["cls"], rates["cnn"]
 
     # --- the machine's limit ---
