@@ -24,6 +24,7 @@ from benchmarks.common import append_result  # noqa: E402
 from benchmarks.common import describe_machine  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.targets import refresh_targets  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "memory.jsonl")
 
@@ -140,6 +141,7 @@ def main(argv=None):
     append_result(RESULTS, row)
     print(json.dumps(row, indent=2))
     update_results_section("memory", memory_markdown(row))
+    refresh_targets()
 
 
 def memory_markdown(row):

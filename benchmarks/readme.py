@@ -1,7 +1,8 @@
 """The README's results section, rebuilt from the benchmarks' result files.
 
-Every benchmark calls `refresh_readme()` after writing its results; run this
-file to rebuild the section by hand:
+Every benchmark calls `refresh_readme()` after writing its results, which also
+rebuilds the targets table in RESULTS.md (`targets.py`); run this file to
+rebuild both by hand:
 
     python benchmarks/readme.py
 """
@@ -14,6 +15,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.targets import refresh_targets  # noqa: E402
 
 README = os.path.join(os.path.dirname(HERE), "README.md")
 
@@ -63,7 +65,7 @@ def training_summary(speed_row, head_cost_rows):
 
 
 def refresh_readme():
-    """Rewrites the README's results section from benchmarks/results/."""
+    """Rewrites the README's results section and RESULTS.md's targets from benchmarks/results/."""
     from benchmarks.accuracy import RESULTS as ACCURACY_RESULTS
     from benchmarks.accuracy import summary_table
     from benchmarks.head_cost import RESULTS as HEAD_COST_RESULTS
@@ -87,6 +89,7 @@ def refresh_readme():
     ]
     parts += [f"![{name}]({path})" for name, path in plots]
     update_results_section("results", "\n\n".join(parts) + "\n", path=README)
+    refresh_targets()
 
 
 if __name__ == "__main__":

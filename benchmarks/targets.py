@@ -1,0 +1,165 @@
+"""The benchmarks' targets, each against the run that measures it, rebuilt from the result files.
+
+Every benchmark that writes the README's results section (`readme.refresh_readme`)
+rebuilds this table too; run this file to rebuild it by hand:
+
+    python benchmarks/targets.py
+
+Accuracy targets read the runs at the defaults users get (any budget of epochs;
+threshold tuning allowed on multi-label sets, where it is a flag of its own),
+taking for each dataset the largest budget run there. Speed and memory targets
+read the newest run of each benchmark, and name the machine's fp32 matmul rate,
+since absolute rates follow the shared machine the run landed on.
+"""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchmarks.common import read_results  # noqa: E402
+from benchmarks.common import update_results_section  # noqa: E402
+
+
+def default_setups(rows):
+    """{dataset: the setup tuple at the defaults with the most epochs that has a cnn run}."""
+    from benchmarks.accuracy import MULTI_LABEL
+    from benchmarks.accuracy import VARIANT_DEFAULTS
+    from benchmarks.accuracy import setup_of
+
+    names = list(VARIANT_DEFAULTS)
+    chosen = {}
+    for row in rows:
+        if row.get("max_train") or row["model"] != "cnn":
+            continue
+        setup = setup_of(row["settings"])
+        epochs, learning_rate, sequence_length, *variants = setup
+        free = {"tune_threshold"} if row["dataset"] in MULTI_LABEL else set()
+        at_defaults = all(
+            value == VARIANT_DEFAULTS[name] or name in free for name, value in zip(names, variants)
+        )
+        if at_defaults and learning_rate == 5e-5 and sequence_length == 128:
+            best = chosen.get(row["dataset"])
+            if best is None or epochs > best[0]:
+                chosen[row["dataset"]] = setup
+    return chosen
+
+
+def accuracy_targets(rows):
+    """Markdown rows for the accuracy targets."""
+    import numpy as np
+
+    from benchmarks.accuracy import DATASETS
+    from benchmarks.accuracy import KIM_2014
+    from benchmarks.accuracy import TARGETS
+    from benchmarks.accuracy import describe_setup
+    from benchmarks.accuracy import score_groups
+
+    groups = score_groups(rows)
+    setups = default_setups(rows)
+
+    def cell(dataset, model):
+        scores = groups.get((dataset, setups[dataset], model))
+        if not scores:
+            return None, "–"
+        seeds = f"{len(scores)} seed" + ("" if len(scores) == 1 else "s")
+        return float(np.mean(scores)), f"{np.mean(scores):.1f} ({seeds}, {describe_setup(setups[dataset])})"
+
+    lines = []
+    for dataset, goal in TARGETS.items():
+        if dataset in setups:
+            value, text = cell(dataset, "cnn")
+            lines.append(row_of(f"{dataset} {DATASETS[dataset][1].replace('_', '-')} ≥ {goal}", text, value >= goal))
+    kim = [(dataset, *cell(dataset, "cnn")) for dataset in KIM_2014 if dataset in setups]
+    below = [f"{d} {v:.1f} against {KIM_2014[d]}" for d, v, _ in kim if v <= KIM_2014[d]]
+    lines.append(row_of(
+        "BERT-CNN above Kim (2014) on every dataset Kim reports",
+        f"above on {len(kim) - len(below)} of {len(kim)}" + (f" (not above: {'; '.join(below)})" if below else ""),
+        not below and len(kim) == len(KIM_2014),
+    ))
+    paired = [(d, cell(d, "cnn")[0], cell(d, "keras_hub_cls")[0]) for d in sorted(setups, key=list(DATASETS).index)]
+    paired = [(d, cnn, cls) for d, cnn, cls in paired if cls is not None]
+    behind = [f"{d} {cnn:.1f} < {cls:.1f}" for d, cnn, cls in paired if cnn < cls]
+    lines.append(row_of(
+        "BERT-CNN at or above keras-hub's CLS classifier on most datasets",
+        f"at or above on {len(paired) - len(behind)} of {len(paired)}" + (f" (behind: {'; '.join(behind)})" if behind else ""),
+        2 * (len(paired) - len(behind)) > len(paired),
+    ))
+    return lines
+
+
+def speed_targets(speed, head_cost):
+    """Markdown rows for the speed targets, from the newest `speed.py` and `head_cost.py` runs."""
+    r, q = speed["results"], speed["ratios"]
+    where = f"`speed.py`, {speed['time']}, fp32 matmul {r['matmul_fp32_gflops']:.0f} GFLOP/s"
+    native = r.get("ours_savedmodel_native_latency_p50_ms")
+    lines = [
+        row_of("≥ 250 texts/s at batch 32, float32 export",
+               f"{r['ours_savedmodel_texts_per_s']:.0f} texts/s ({where})", r["ours_savedmodel_texts_per_s"] >= 250),
+        row_of("≥ 3.5x the pad-to-128 pipeline",
+               f"{q['savedmodel_vs_pad128']:.2f}x ({where})", q["savedmodel_vs_pad128"] >= 3.5),
+        row_of("single-text p50 ≤ 10 ms, float32 export",
+               f"{native if native is not None else r['ours_savedmodel_latency_p50_ms']:.1f} ms in a C serving process, "
+               f"{r['ours_savedmodel_latency_p50_ms']:.1f} ms from Python ({where})",
+               min(filter(None, (native, r["ours_savedmodel_latency_p50_ms"]))) <= 10),
+        row_of("model FLOP rate ≥ 50% of the fp32 matmul rate",
+               f"{q['model_flops_over_fp32_matmul']:.2f} ({where})", q["model_flops_over_fp32_matmul"] >= 0.5),
+    ]
+    runs = [(speed["time"], q["cnn_training_time_over_cls"], "speed.py")]
+    key = f"cnn_{r.get('filters', 128)}"
+    runs += [(row["time"], row["time_over_cls"][key], "head_cost.py") for row in head_cost if key in row["time_over_cls"]]
+    when, ratio, command = max(runs)
+    lines.append(row_of("CNN head ≤ 5% training time over the CLS classifier",
+                        f"{ratio:.3f}x (`{command}`, {when})", ratio <= 1.05))
+    return lines
+
+
+def memory_targets(memory):
+    """Markdown rows for the memory targets, from the newest `memory.py` run."""
+    r = memory["results"]
+    serving = r.get("serve_native_float32", r["serve_float32"])["peak_rss_mb"]
+    where = f"`memory.py`, {memory['time']}"
+    return [
+        row_of("peak RSS ≤ 3 GB training at batch 32", f"{r['train']['peak_rss_mb']:.0f} MB ({where})",
+               r["train"]["peak_rss_mb"] <= 3000),
+        row_of("peak RSS ≤ 1 GB serving",
+               f"{serving:.0f} MB in a C serving process, {r['serve_float32']['peak_rss_mb']:.0f} MB from Python ({where})",
+               serving <= 1000),
+    ]
+
+
+def row_of(target, measured, met):
+    return f"| {target} | {measured} | {'met' if met else '**not met**'} |"
+
+
+def targets_markdown():
+    from benchmarks.accuracy import RESULTS as ACCURACY
+    from benchmarks.head_cost import RESULTS as HEAD_COST
+    from benchmarks.memory import RESULTS as MEMORY
+    from benchmarks.speed import RESULTS as SPEED
+
+    lines = ["| target | measured | |", "|---|---|---|"]
+    accuracy = read_results(ACCURACY)
+    if accuracy:
+        lines += accuracy_targets(accuracy)
+    speed = [row for row in read_results(SPEED) if "matmul_fp32_gflops" in row["results"]]
+    if speed:
+        lines += speed_targets(speed[-1], read_results(HEAD_COST))
+    memory = read_results(MEMORY)
+    if memory:
+        lines += memory_targets(memory[-1])
+    return (
+        "Rebuilt from `results/` by every benchmark (`python benchmarks/targets.py` by hand). "
+        "Accuracy: the runs at the defaults users get, the largest budget run per dataset, mean over "
+        "its seeds; speed and memory: the newest run.\n\n" + "\n".join(lines) + "\n"
+    )
+
+
+def refresh_targets():
+    """Rewrites the targets section of RESULTS.md from benchmarks/results/."""
+    update_results_section("targets", targets_markdown())
+
+
+if __name__ == "__main__":
+    refresh_targets()
