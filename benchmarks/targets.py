@@ -22,30 +22,6 @@ from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 
 
-def default_setups(rows):
-    """{dataset: the setup tuple at the defaults with the most epochs that has a cnn run}."""
-    from benchmarks.accuracy import MULTI_LABEL
-    from benchmarks.accuracy import VARIANT_DEFAULTS
-    from benchmarks.accuracy import setup_of
-
-    names = list(VARIANT_DEFAULTS)
-    chosen = {}
-    for row in rows:
-        if row.get("max_train") or row["model"] != "cnn":
-            continue
-        setup = setup_of(row["settings"])
-        epochs, learning_rate, sequence_length, *variants = setup
-        free = {"tune_threshold"} if row["dataset"] in MULTI_LABEL else set()
-        at_defaults = all(
-            value == VARIANT_DEFAULTS[name] or name in free for name, value in zip(names, variants)
-        )
-        if at_defaults and learning_rate == 5e-5 and sequence_length == 128:
-            best = chosen.get(row["dataset"])
-            if best is None or epochs > best[0]:
-                chosen[row["dataset"]] = setup
-    return chosen
-
-
 def accuracy_targets(rows):
     """Markdown rows for the accuracy targets."""
     import numpy as np
@@ -53,6 +29,7 @@ def accuracy_targets(rows):
     from benchmarks.accuracy import DATASETS
     from benchmarks.accuracy import KIM_2014
     from benchmarks.accuracy import TARGETS
+    from benchmarks.accuracy import default_setups
     from benchmarks.accuracy import describe_setup
     from benchmarks.accuracy import score_groups
 
