@@ -189,24 +189,32 @@ def format_p(p):
     return "< 0.01" if p < 0.005 else f"{p:.2f}"
 
 
-def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):
-    """Markdown rows: where `first` and `second` ran on the same setup and seed, on which
-    examples only one of them is right, and McNemar's p for that split."""
+def discordant_counts(rows, first="cnn", second="keras_hub_cls"):
+    """{(dataset, setup, seed): (examples, only `first` right, only `second` right)}, wherever
+    both ran on the same setup and seed and stored their per-example correctness."""
     runs = {}
     for row in rows:
         if row.get("correct") and not row.get("max_train"):
             runs[(row["dataset"], setup_of(row["settings"]), row["seed"], row["model"])] = row["correct"]
-    lines = []
+    counts = {}
     for (dataset, setup, seed, model), bits in sorted(runs.items(), key=str):
         other = runs.get((dataset, setup, seed, second))
-        if model != first or other is None:
-            continue
-        first_only = sum(a == "1" and b == "0" for a, b in zip(bits, other))
-        second_only = sum(a == "0" and b == "1" for a, b in zip(bits, other))
-        lines.append(
-            f"| {dataset} ({describe_setup(setup)}), seed {seed} | {len(bits)} | {first_only} | "
-            f"{second_only} | {format_p(mcnemar_p(first_only, second_only))} |"
-        )
+        if model == first and other is not None:
+            first_only = sum(a == "1" and b == "0" for a, b in zip(bits, other))
+            second_only = sum(a == "0" and b == "1" for a, b in zip(bits, other))
+            counts[(dataset, setup, seed)] = (len(bits), first_only, second_only)
+    return counts
+
+
+def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):
+    """Markdown rows: where `first` and `second` ran on the same setup and seed, on which
+    examples only one of them is right, and McNemar's p for that split."""
+    lines = [
+        f"| {dataset} ({describe_setup(setup)}), seed {seed} | {examples} | {first_only} | "
+        f"{second_only} | {format_p(mcnemar_p(first_only, second_only))} |"
+        for (dataset, setup, seed), (examples, first_only, second_only)
+        in discordant_counts(rows, first, second).items()
+    ]
     if not lines:
         return ""
     header = [

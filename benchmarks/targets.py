@@ -31,6 +31,9 @@ def accuracy_targets(rows):
     from benchmarks.accuracy import TARGETS
     from benchmarks.accuracy import default_setups
     from benchmarks.accuracy import describe_setup
+    from benchmarks.accuracy import discordant_counts
+    from benchmarks.accuracy import format_p
+    from benchmarks.accuracy import mcnemar_p
     from benchmarks.accuracy import score_groups
 
     groups = score_groups(rows)
@@ -57,10 +60,20 @@ def accuracy_targets(rows):
     ))
     paired = [(d, cell(d, "cnn")[0], cell(d, "keras_hub_cls")[0]) for d in sorted(setups, key=list(DATASETS).index)]
     paired = [(d, cnn, cls) for d, cnn, cls in paired if cls is not None]
-    behind = [f"{d} {cnn:.1f} < {cls:.1f}" for d, cnn, cls in paired if cnn < cls]
+    tests = discordant_counts(rows)
+
+    def p_values(dataset):
+        """McNemar's p of each seed at the dataset's default setup, as 'p 0.13-0.68'."""
+        ps = sorted(mcnemar_p(a, b) for (d, setup, _), (_, a, b) in tests.items() if d == dataset and setup == setups[d])
+        if not ps:
+            return ""
+        return f" (p {format_p(ps[0])})" if len(ps) == 1 else f" (p {format_p(ps[0])}-{format_p(ps[-1])})"
+
+    behind = [f"{d} {cnn:.1f} < {cls:.1f}{p_values(d)}" for d, cnn, cls in paired if cnn < cls]
     lines.append(row_of(
         "BERT-CNN at or above keras-hub's CLS classifier on most datasets",
-        f"at or above on {len(paired) - len(behind)} of {len(paired)}" + (f" (behind: {'; '.join(behind)})" if behind else ""),
+        f"at or above on {len(paired) - len(behind)} of {len(paired)}"
+        + (f" (behind: {'; '.join(behind)}; McNemar's p per seed)" if behind else ""),
         2 * (len(paired) - len(behind)) > len(paired),
     ))
     return lines
