@@ -58,7 +58,7 @@ def accuracy_targets(rows):
         f"above on {len(kim) - len(below)} of {len(kim)}" + (f" (not above: {'; '.join(below)})" if below else ""),
         not below and len(kim) == len(KIM_2014),
     ))
-    paired = [(d, cell(d, "cnn")[0], cell(d, "keras_hub_cls")[0]) for d in sorted(setups, key=list(DATASETS).index)]
+    paired = [(d, cell(d, "cnn")[0], cell(d, "keras_hub_cls")[0]) for d in setups]  # in DATASETS order
     paired = [(d, cnn, cls) for d, cnn, cls in paired if cls is not None]
     tests = discordant_counts(rows)
 
