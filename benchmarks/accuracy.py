@@ -325,8 +325,8 @@ def machines_line(rows):
 def default_setups(rows):
     """{dataset: the setup at the defaults users get with the most epochs that has a cnn run}.
 
-    The defaults: today's `TrainingConfig` values of every variant setting, learning rate 5e-5,
-    sequence length 128; threshold tuning counts as a default on multi-label sets, where it is
+    The defaults: today's `TrainingConfig` values of every variant setting, the learning rate
+    and the sequence length; threshold tuning counts as a default on multi-label sets, where it is
     a flag of its own. Any budget of epochs; the largest run stands for the dataset.
     """
     names = list(VARIANT_DEFAULTS)
@@ -340,7 +340,8 @@ def default_setups(rows):
         at_defaults = all(
             value == VARIANT_DEFAULTS[name] or name in free for name, value in zip(names, variants)
         )
-        if at_defaults and learning_rate == 5e-5 and sequence_length == 128:
+        defaults = (TrainingConfig.learning_rate, TrainingConfig.sequence_length)
+        if at_defaults and (learning_rate, sequence_length) == defaults:
             best = chosen.get(row["dataset"])
             if best is None or epochs > best[0]:
                 chosen[row["dataset"]] = setup
