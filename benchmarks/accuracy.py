@@ -284,18 +284,19 @@ def experiments(groups):
     return sorted(found, key=lambda pair: (list(DATASETS).index(pair[0]), describe_setup(pair[1])))
 
 
-def summary_table(rows):
+def summary_table(rows, at_defaults_only=False):
     """Mean ± sample standard deviation over seeds per dataset and model, in percent, with Kim
-    (2014) and targets."""
+    (2014) and targets; every setup run, or only each dataset's `default_setups` one."""
     import numpy as np
 
     groups = score_groups(rows)
+    chosen = list(default_setups(rows).items()) if at_defaults_only else experiments(groups)
     models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
     lines = [
         "| dataset (split, budget) | metric | " + " | ".join(models) + " | Kim 2014 | target |",
         "|---|---|" + "---|" * len(models) + "---|---|",
     ]
-    for dataset, setup in experiments(groups):
+    for dataset, setup in chosen:
         cells = []
         for model in models:
             scores = groups.get((dataset, setup, model))
