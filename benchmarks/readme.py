@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.targets import newest_head_cost  # noqa: E402
 from benchmarks.targets import refresh_targets  # noqa: E402
 
 README = os.path.join(os.path.dirname(HERE), "README.md")
@@ -54,10 +55,7 @@ Single text through the SavedModel: p50 {r['ours_savedmodel_latency_p50_ms']:.1f
 
 def training_summary(speed_row, head_cost_rows):
     """The CNN head's training time over the CLS classifier's, from the newest run that measured it."""
-    key = f"cnn_{speed_row['results'].get('filters', 128)}"
-    runs = [(speed_row["time"], speed_row["ratios"]["cnn_training_time_over_cls"], "speed.py")]
-    runs += [(row["time"], row["time_over_cls"][key], "head_cost.py") for row in head_cost_rows if key in row["time_over_cls"]]
-    when, ratio, command = max(runs)
+    when, ratio, command = newest_head_cost(speed_row, head_cost_rows)
     return (
         f"Training: the CNN head takes {ratio:.2f}x the time of keras-hub's CLS classifier per example "
         f"(`{command}`, {when})."
