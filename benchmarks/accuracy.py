@@ -331,6 +331,7 @@ def default_setups(rows):
     a flag of its own. Any budget of epochs; the largest run stands for the dataset.
     """
     names = list(VARIANT_DEFAULTS)
+    defaults = (TrainingConfig.learning_rate, TrainingConfig.sequence_length)
     chosen = {}
     for row in rows:
         if row.get("max_train") or row["model"] != "cnn":
@@ -341,7 +342,6 @@ def default_setups(rows):
         at_defaults = all(
             value == VARIANT_DEFAULTS[name] or name in free for name, value in zip(names, variants)
         )
-        defaults = (TrainingConfig.learning_rate, TrainingConfig.sequence_length)
         if at_defaults and (learning_rate, sequence_length) == defaults:
             best = chosen.get(row["dataset"])
             if best is None or epochs > best[0]:
