@@ -72,7 +72,7 @@ CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling")
 VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
-                 "head_learning_rate_multiplier", *CNN_HEAD_SETTINGS)
+                 "head_learning_rate_multiplier", "layer_decay", "batch_size", *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
 BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
@@ -120,7 +120,6 @@ def run_one(data_dir, dataset, model_name, seed, args):
     config = TrainingConfig(
         head="cnn" if model_name == "keras_hub_cls" else model_name,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         sequence_length=args.sequence_length,
         seed=seed,
@@ -403,7 +402,7 @@ def main(argv=None):
     parser.add_argument("--models", default="cnn,keras_hub_cls,mean")
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=VARIANT_DEFAULTS["batch_size"])
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--max-train", type=int, default=0, help="subsample training rows (0: all)")
@@ -414,6 +413,7 @@ def main(argv=None):
         "--head-learning-rate-multiplier", type=float,
         default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
     )
+    parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
     add_cnn_head_flags(parser)  # applied to the cnn model only
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")

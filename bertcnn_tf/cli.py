@@ -227,6 +227,10 @@ def add_training_flags(parser):
         "--head-learning-rate-multiplier", type=float,
         help="fine-tuning: the head learns at this multiple of --learning-rate (default 20; 1: one rate for all)",
     )
+    parser.add_argument(
+        "--layer-decay", type=float,
+        help="fine-tuning: each backbone layer learns at this multiple of the rate of the one above (default 1)",
+    )
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")

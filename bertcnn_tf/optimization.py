@@ -134,7 +134,8 @@ def make_optimizer(
     optimizer is wrapped in a `LossScaleOptimizer`. `learning_rate` applies
     to the global batch: see docs/distributed.md for how to scale it.
     `learning_rate_multipliers` ({variable path: factor}) scales the named
-    variables' rate (`head_learning_rate_multipliers` builds one for a head).
+    variables' rate (`head_learning_rate_multipliers` builds one for a head,
+    `layer_decay_learning_rate_multipliers` one for the backbone's layers).
     """
     schedule = LinearWarmupDecay(
         learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
@@ -163,3 +164,54 @@ def head_learning_rate_multipliers(model, factor):
         return {}
     backbone = {id(v) for v in model.backbone.trainable_variables}
     return {v.path: float(factor) for v in model.trainable_variables if id(v) not in backbone}
+
+
+def layer_decay_learning_rate_multipliers(backbone, decay):
+    """{variable path: factor}: each backbone layer learns `decay` times as fast as the one above.
+
+    Layer-wise learning-rate decay (Clark et al., 2020, ELECTRA): lower
+    layers hold the more general features and move less. Of L transformer
+    layers, layer k (1 = the lowest) is scaled by `decay ** (L + 1 - k)`,
+    the embeddings by `decay ** (L + 1)`; the pooler and everything outside
+    the backbone keep their rate. For keras-hub backbones, which list their
+    blocks in `transformer_layers`. Empty when `decay` is 1.
+
+    Example:
+    ```python
+    import keras_hub
+    from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=16,
+    )
+    multipliers = layer_decay_learning_rate_multipliers(backbone, 0.5)
+    multipliers["transformer_layer_1/feedforward_output_dense/kernel"]  # 0.5
+    multipliers["token_embedding/embeddings"]  # 0.125
+    ```
+    """
+    check_layer_decay(decay)
+    if decay == 1:
+        return {}
+    layers = getattr(backbone, "transformer_layers", None)
+    if not layers:
+        raise ValueError(
+            f"layer_decay needs a backbone that lists its blocks in `transformer_layers`, as "
+            f"keras-hub's do; {type(backbone).__name__} does not. Leave layer_decay at 1."
+        )
+    depth = len(layers) + 1  # the embeddings' distance below the head
+    multipliers = {v.path: decay**depth for v in backbone.trainable_variables}
+    for k, layer in enumerate(layers, start=1):
+        multipliers.update({v.path: decay ** (depth - k) for v in layer.trainable_variables})
+    pooler = getattr(backbone, "pooled_dense", None)
+    for variable in pooler.trainable_variables if pooler is not None else ():
+        del multipliers[variable.path]
+    return multipliers
+
+
+def check_layer_decay(decay):
+    if not 0 < decay <= 1:
+        raise ValueError(
+            f"layer_decay must be in (0, 1] (1 gives every layer the same rate; 0.8-0.95 is "
+            f"usual), not {decay}."
+        )

@@ -33,7 +33,9 @@ from bertcnn_tf.metrics import loss_and_metrics
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimization import GlobalClipAdamW
 from bertcnn_tf.optimization import HEAD_LEARNING_RATE_MULTIPLIER
+from bertcnn_tf.optimization import check_layer_decay
 from bertcnn_tf.optimization import head_learning_rate_multipliers
+from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.runs import MODEL_FILE
 from bertcnn_tf.runs import Run
@@ -76,6 +78,8 @@ class TrainingConfig:
     head_learning_rate: float = 1e-3  # the head-only warm-up's rate
     # Fine-tuning: the head's rate over learning_rate.
     head_learning_rate_multiplier: float = HEAD_LEARNING_RATE_MULTIPLIER
+    # Fine-tuning: each backbone layer's rate over the one above's; 1: all alike.
+    layer_decay: float = 1.0
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False
@@ -265,6 +269,7 @@ def check_config(config):
             "head_learning_rate_multiplier must be positive (1 keeps the head at the backbone's "
             f"rate), not {config.head_learning_rate_multiplier}."
         )
+    check_layer_decay(config.layer_decay)
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
     if config.filters is not None and config.filters < 1:
@@ -357,9 +362,10 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
             weight_decay=config.weight_decay,
             clip_norm=config.clip_norm,
             precision=config.precision,
-            learning_rate_multipliers=head_learning_rate_multipliers(
-                model, config.head_learning_rate_multiplier
-            ),
+            learning_rate_multipliers={
+                **head_learning_rate_multipliers(model, config.head_learning_rate_multiplier),
+                **layer_decay_learning_rate_multipliers(model.backbone, config.layer_decay),
+            },
         ),
         loss=loss,
         metrics=metrics,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import quick_config
 from conftest import sentiment_rows
+from conftest import tiny_backbone
 from conftest import tiny_classifier
 from conftest import write_csv
 
@@ -20,6 +21,7 @@ from bertcnn_tf.runs import load_run
 from bertcnn_tf.optimization import LinearWarmupDecay
 from bertcnn_tf.optimization import GlobalClipAdamW
 from bertcnn_tf.optimization import head_learning_rate_multipliers
+from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.training import balanced_sample_weights
 from bertcnn_tf.training import train
@@ -71,6 +73,28 @@ def test_head_learning_rate_multipliers_name_every_head_variable_and_no_backbone
     assert head_learning_rate_multipliers(model, 1) == {}
 
 
+def test_layer_decay_slows_each_layer_below_the_top_and_leaves_the_pooler_alone():
+    backbone = tiny_backbone()  # two transformer layers
+    multipliers = layer_decay_learning_rate_multipliers(backbone, 0.5)
+    by_layer = {}
+    for path, factor in multipliers.items():
+        by_layer.setdefault(path.split("/")[0], set()).add(factor)
+    assert by_layer == {
+        "transformer_layer_1": {0.5},
+        "transformer_layer_0": {0.25},
+        "token_embedding": {0.125},
+        "position_embedding": {0.125},
+        "segment_embedding": {0.125},
+        "embeddings_layer_norm": {0.125},
+    }
+    pooler = {v.path for v in backbone.pooled_dense.trainable_variables}
+    assert set(multipliers) == {v.path for v in backbone.trainable_variables} - pooler
+    assert layer_decay_learning_rate_multipliers(backbone, 1) == {}
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match=r"layer_decay must be in \(0, 1\]"):
+            layer_decay_learning_rate_multipliers(backbone, bad)
+
+
 def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_preset, monkeypatch):
     built = []
 
@@ -80,12 +104,19 @@ def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_pre
 
     monkeypatch.setattr(bertcnn_tf.training, "make_optimizer", spy)
     examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
-    run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=5))
+    config = quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=5, layer_decay=0.8)
+    run, _ = train(examples, str(tmp_path / "run"), config)
     head_paths = {v.path for v in run.model.trainable_variables} - {v.path for v in run.model.backbone.trainable_variables}
-    assert built[0].learning_rate_multipliers == {path: 5.0 for path in head_paths}
-    # The default, as `bertcnn train` without the flag gets it: the head at 20x.
+    layers = layer_decay_learning_rate_multipliers(run.model.backbone, 0.8)
+    assert built[0].learning_rate_multipliers == {**{path: 5.0 for path in head_paths}, **layers}
+    # The defaults, as `bertcnn train` without the flags gets them: the head at 20x, no layer decay.
     args = build_parser().parse_args(["train", "--train", "train.csv", "--output", "run"])
     assert training_config(args).head_learning_rate_multiplier == 20
+    assert training_config(args).layer_decay == 1
+    args = build_parser().parse_args(["train", "--train", "t.csv", "--output", "r", "--layer-decay", "0.9"])
+    assert training_config(args).layer_decay == 0.9
+    with pytest.raises(ValueError, match="layer_decay must be in"):
+        train(examples, str(tmp_path / "bad_decay"), quick_config(tiny_preset, layer_decay=2))
     with pytest.raises(ValueError, match="head_learning_rate_multiplier must be positive"):
         train(examples, str(tmp_path / "bad"), quick_config(tiny_preset, head_learning_rate_multiplier=0))
 
