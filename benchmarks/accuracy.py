@@ -28,6 +28,8 @@ from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from benchmarks.readme import refresh_readme  # noqa: E402
 from bertcnn_tf.cli import add_cnn_head_flags  # noqa: E402
+from bertcnn_tf.significance import format_p  # noqa: E402
+from bertcnn_tf.significance import mcnemar_p  # noqa: E402
 from bertcnn_tf.training import TrainingConfig  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
@@ -167,25 +169,9 @@ def run_one(data_dir, dataset, model_name, seed, args):
 
 def correctness_bits(run, examples, batch_size):
     """'1' where the run's top label is the example's label, else '0', in file order."""
-    from bertcnn_tf.data import LabelVocabulary
-    from bertcnn_tf.inference import predict_probabilities
+    from bertcnn_tf.training import correct_per_example
 
-    predicted = predict_probabilities(run.model, examples, batch_size=batch_size).argmax(-1)
-    expected = LabelVocabulary(run.labels).encode(examples).argmax(-1)
-    return "".join("1" if p == e else "0" for p, e in zip(predicted, expected))
-
-
-def mcnemar_p(a_only, b_only):
-    """Exact two-sided McNemar p-value from the two discordant counts."""
-    from scipy.stats import binomtest
-
-    if a_only + b_only == 0:
-        return 1.0
-    return binomtest(min(a_only, b_only), a_only + b_only, 0.5).pvalue
-
-
-def format_p(p):
-    return "< 0.01" if p < 0.005 else f"{p:.2f}"
+    return "".join("1" if right else "0" for right in correct_per_example(run, examples, batch_size))
 
 
 def discordant_counts(rows, first="cnn", second="keras_hub_cls"):

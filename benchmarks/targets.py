@@ -32,9 +32,9 @@ def accuracy_targets(rows):
     from benchmarks.accuracy import default_setups
     from benchmarks.accuracy import describe_setup
     from benchmarks.accuracy import discordant_counts
-    from benchmarks.accuracy import format_p
-    from benchmarks.accuracy import mcnemar_p
     from benchmarks.accuracy import score_groups
+    from bertcnn_tf.significance import format_p
+    from bertcnn_tf.significance import mcnemar_p
 
     groups = score_groups(rows)
     setups = default_setups(rows)

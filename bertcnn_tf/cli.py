@@ -71,30 +71,56 @@ def train_command(args):
 
 
 def compare_command(args):
+    """Trains each head with the same budget, seed and examples, then tests their gaps."""
+    import itertools
     import os
 
+    from bertcnn_tf.data import stratified_split
+    from bertcnn_tf.io_utils import atomic_write_text
+    from bertcnn_tf.significance import format_p
+    from bertcnn_tf.significance import paired_comparison
+    from bertcnn_tf.training import correct_per_example
     from bertcnn_tf.training import train
 
     heads = [head.strip() for head in args.heads.split(",") if head.strip()]
     config = training_config(args)
     train_examples = read_split(args, args.train, config)
-    validation = read_split(args, args.validation, config) if args.validation else None
+    if args.validation:
+        validation = read_split(args, args.validation, config)
+    else:  # split once here, so that every head is scored on the same rows
+        train_examples, validation = stratified_split(train_examples, config.validation_split, config.seed)
     test = read_split(args, args.test, config) if args.test else None
-    results = {}
+    split, scored = ("test", test) if test is not None else ("validation", validation)
+    results, correct = {}, {}
     for head in heads:
         print(f"\n=== head={head} ===")
         head_config = dataclasses.replace(config, head=head)
-        _, report = train(train_examples, os.path.join(args.output, head), head_config, validation, test)
+        run, report = train(train_examples, os.path.join(args.output, head), head_config, validation, test)
         if report is not None:  # None on multi-worker workers other than the chief
-            results[head] = report["splits"]
+            results[head] = {k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}
+            correct[head] = correct_per_example(run, scored, config.batch_size)
     if not results:
         print(WORKER_DONE)
         return 0
-    split = "test" if test is not None else "validation"
+    paired = [
+        {"first": first, "second": second, **paired_comparison(correct[first], correct[second])}
+        for first, second in itertools.combinations(results, 2)
+    ]
     print(f"\n{'head':<6} {split + ' accuracy':>16} {split + ' macro-F1':>16}")
-    for head, splits in results.items():
-        print(f"{head:<6} {splits[split]['accuracy']:>16.4f} {splits[split]['macro_f1']:>16.4f}")
-    print(json.dumps({head: {k: splits[split][k] for k in ("accuracy", "macro_f1")} for head, splits in results.items()}))
+    for head, scores in results.items():
+        print(f"{head:<6} {scores['accuracy']:>16.4f} {scores['macro_f1']:>16.4f}")
+    if paired:
+        exact = " (all of its labels right)" if config.multi_label else ""
+        print(f"\nPaired, on the same {len(scored)} {split} examples{exact}: McNemar's exact test")
+    for pair in paired:
+        verdict = "significant" if pair["p"] < 0.05 else "not significant"
+        print(
+            f"{pair['first']} vs {pair['second']}: only {pair['first']} right on {pair['first_only']}, "
+            f"only {pair['second']} on {pair['second_only']}; p {format_p(pair['p'])}, {verdict} at the 5% level"
+        )
+    summary = json.dumps({"split": split, "heads": results, "paired": paired})
+    atomic_write_text(os.path.join(args.output, "comparison.json"), summary + "\n")
+    print(summary)
     return 0
 
 

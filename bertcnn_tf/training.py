@@ -321,6 +321,21 @@ def evaluate_examples(run, examples, targets, batch_size=32):
     )
 
 
+def correct_per_example(run, examples, batch_size=32):
+    """One flag per example: the run predicts its label (multi-label: all its labels, no more).
+
+    The input of `bertcnn_tf.significance.paired_comparison`, to tell
+    whether two runs differ by more than chance on the same examples.
+    """
+    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
+    probabilities = predict_probabilities(
+        run.model, examples, multi_label=run.multi_label, batch_size=batch_size
+    )
+    if run.multi_label:
+        return np.all((probabilities >= run.threshold) == targets.astype(bool), axis=-1)
+    return probabilities.argmax(-1) == targets.argmax(-1)
+
+
 def warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch):
     """Trains the head alone for a few epochs (backbone frozen), once per run."""
     done = os.path.join(dirs.read, HEAD_WARMUP_DONE)

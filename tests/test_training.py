@@ -15,6 +15,7 @@ from bertcnn_tf.cli import main
 from bertcnn_tf.cli import training_config
 from bertcnn_tf.data import LabelVocabulary
 from bertcnn_tf.data import read_examples
+from bertcnn_tf.data import stratified_split
 from bertcnn_tf.evaluation import best_threshold
 from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.runs import load_run
@@ -24,6 +25,7 @@ from bertcnn_tf.optimization import head_learning_rate_multipliers
 from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
 from bertcnn_tf.optimization import make_optimizer
 from bertcnn_tf.training import balanced_sample_weights
+from bertcnn_tf.training import correct_per_example
 from bertcnn_tf.training import train
 
 
@@ -169,6 +171,9 @@ def test_multi_label_trains_with_sigmoid_and_tunes_its_threshold(tmp_path, tiny_
     )
     assert run.threshold == metrics["threshold"] == 0.35
     assert load_run(str(tmp_path / "run")).threshold == 0.35
+    # Per example: right when every label is, at the tuned threshold.
+    correct = correct_per_example(run, examples)
+    assert correct.shape == (len(examples),) and correct.mean() == pytest.approx(metrics["subset_accuracy"])
 
 
 def test_best_threshold_maximizes_macro_f1_and_breaks_ties_towards_half():
@@ -272,11 +277,20 @@ def test_cli_compare_trains_each_head_with_the_same_budget(tmp_path, tiny_preset
         "--backbone", tiny_preset, "--epochs", 1, "--batch-size", 8, "--sequence-length", 32,
     )
     assert code == 0
-    table = json.loads(out.strip().splitlines()[-1])
-    assert set(table) == {"cnn", "mean"}
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary == json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert summary["split"] == "validation" and set(summary["heads"]) == {"cnn", "mean"}
     for head in ("cnn", "mean"):
         settings = json.loads((tmp_path / "cmp" / head / "settings.json").read_text())
         assert settings["head"] == head and settings["epochs"] == 1 and settings["seed"] == 42
+    # Both heads scored on the same rows: their accuracy gap is the discordant counts' gap.
+    [pair] = summary["paired"]
+    assert (pair["first"], pair["second"]) == ("cnn", "mean")
+    gap = summary["heads"]["cnn"]["accuracy"] - summary["heads"]["mean"]["accuracy"]
+    assert gap == pytest.approx((pair["first_only"] - pair["second_only"]) / pair["examples"])
+    _, held_out = stratified_split(read_examples(train_csv), 0.1, 42)
+    assert pair["examples"] == len(held_out)
+    assert 0 < pair["p"] <= 1 and "McNemar's exact test" in out and "cnn vs mean:" in out
 
 
 def test_float16_with_xla_trains_and_reloads_in_float16(tmp_path, tiny_preset):
