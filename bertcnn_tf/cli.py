@@ -4,7 +4,7 @@
 bertcnn train --train train.csv --output runs/first [--validation dev.csv] [--test test.csv]
 bertcnn evaluate --model runs/first --data test.csv
 bertcnn predict --model runs/first "where is my parcel?" "charged twice"
-bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean
+bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean [--seeds 1,2,3]
 bertcnn export --model runs/first --export-dir saved_models/first
 bertcnn check-serving saved_models/first
 bertcnn demo
@@ -71,57 +71,96 @@ def train_command(args):
 
 
 def compare_command(args):
-    """Trains each head with the same budget, seed and examples, then tests their gaps."""
+    """Trains each head with the same budget, seeds and examples, then tests their gaps."""
     import itertools
     import os
 
     from bertcnn_tf.data import stratified_split
     from bertcnn_tf.io_utils import atomic_write_text
-    from bertcnn_tf.significance import format_p
     from bertcnn_tf.significance import paired_comparison
     from bertcnn_tf.training import correct_per_example
     from bertcnn_tf.training import train
 
     heads = [head.strip() for head in args.heads.split(",") if head.strip()]
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
     config = training_config(args)
-    train_examples = read_split(args, args.train, config)
-    if args.validation:
-        validation = read_split(args, args.validation, config)
-    else:  # split once here, so that every head is scored on the same rows
-        train_examples, validation = stratified_split(train_examples, config.validation_split, config.seed)
+    all_train = read_split(args, args.train, config)
+    validation = read_split(args, args.validation, config) if args.validation else None
     test = read_split(args, args.test, config) if args.test else None
-    split, scored = ("test", test) if test is not None else ("validation", validation)
-    results, correct = {}, {}
-    for head in heads:
-        print(f"\n=== head={head} ===")
-        head_config = dataclasses.replace(config, head=head)
-        run, report = train(train_examples, os.path.join(args.output, head), head_config, validation, test)
-        if report is not None:  # None on multi-worker workers other than the chief
-            results[head] = {k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}
+    split = "test" if test is not None else "validation"
+    scores, paired = {head: [] for head in heads}, []
+    for seed in seeds:
+        train_examples, held_out = all_train, validation
+        if validation is None:  # split once per seed, so that every head is scored on the same rows
+            train_examples, held_out = stratified_split(all_train, config.validation_split, seed)
+        scored = test if test is not None else held_out
+        correct = {}
+        for head in heads:
+            print(f"\n=== head={head} seed={seed} ===")
+            output = os.path.join(args.output, head if len(seeds) == 1 else os.path.join(head, f"seed-{seed}"))
+            run, report = train(train_examples, output, dataclasses.replace(config, head=head, seed=seed), held_out, test)
+            if report is None:  # a multi-worker worker other than the chief
+                continue
+            scores[head].append({"seed": seed, **{k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}})
             correct[head] = correct_per_example(run, scored, config.batch_size)
-    if not results:
+        paired += [
+            {"first": first, "second": second, "seed": seed, **paired_comparison(correct[first], correct[second])}
+            for first, second in itertools.combinations(correct, 2)
+        ]
+    if not any(scores.values()):
         print(WORKER_DONE)
         return 0
-    paired = [
-        {"first": first, "second": second, **paired_comparison(correct[first], correct[second])}
-        for first, second in itertools.combinations(results, 2)
-    ]
-    print(f"\n{'head':<6} {split + ' accuracy':>16} {split + ' macro-F1':>16}")
-    for head, scores in results.items():
-        print(f"{head:<6} {scores['accuracy']:>16.4f} {scores['macro_f1']:>16.4f}")
-    if paired:
-        exact = " (all of its labels right)" if config.multi_label else ""
-        print(f"\nPaired, on the same {len(scored)} {split} examples{exact}: McNemar's exact test")
-    for pair in paired:
-        verdict = "significant" if pair["p"] < 0.05 else "not significant"
-        print(
-            f"{pair['first']} vs {pair['second']}: only {pair['first']} right on {pair['first_only']}, "
-            f"only {pair['second']} on {pair['second_only']}; p {format_p(pair['p'])}, {verdict} at the 5% level"
-        )
-    summary = json.dumps({"split": split, "heads": results, "paired": paired})
+    results = {head: summarize_seeds(runs) for head, runs in scores.items()}
+    print_comparison(split, seeds, results, paired, config.multi_label)
+    summary = json.dumps({"split": split, "seeds": seeds, "heads": results, "paired": paired})
     atomic_write_text(os.path.join(args.output, "comparison.json"), summary + "\n")
     print(summary)
     return 0
+
+
+def print_comparison(split, seeds, results, paired, multi_label):
+    from bertcnn_tf.significance import format_p
+
+    over = f" (mean ± std over {len(seeds)} seeds)" if len(seeds) > 1 else ""
+    print(f"\n{'head':<6} {split + ' accuracy':>20} {split + ' macro-F1':>20}{over}")
+    for head, result in results.items():
+        cells = [
+            f"{result[metric]:.4f}" + (f" ± {result[metric + '_std']:.4f}" if len(seeds) > 1 else "")
+            for metric in ("accuracy", "macro_f1")
+        ]
+        print(f"{head:<6} {cells[0]:>20} {cells[1]:>20}")
+    if paired:
+        exact = " (all of its labels right)" if multi_label else ""
+        print(f"\nPaired, each seed's heads on the same {split} examples{exact}: McNemar's exact test")
+    for pair in paired:
+        verdict = "significant" if pair["p"] < 0.05 else "not significant"
+        print(
+            f"seed {pair['seed']}, {pair['first']} vs {pair['second']}: only {pair['first']} right on "
+            f"{pair['first_only']}, only {pair['second']} on {pair['second_only']} of {pair['examples']}; "
+            f"p {format_p(pair['p'])}, {verdict} at the 5% level"
+        )
+
+
+def summarize_seeds(runs):
+    """A head's mean and sample standard deviation of each metric over its seeds, and the runs."""
+    import numpy as np
+
+    summary = {}
+    for metric in ("accuracy", "macro_f1"):
+        values = [run[metric] for run in runs]
+        summary[metric] = float(np.mean(values))
+        summary[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {**summary, "per_seed": runs}
+
+
+def parse_seeds(text):
+    try:
+        seeds = [int(seed) for seed in text.split(",") if seed.strip()]
+    except ValueError:
+        raise DataError(f"--seeds {text!r}: give whole numbers separated by commas, such as 1,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise DataError(f"--seeds {text!r}: give one or more different whole numbers, such as 1,2,3")
+    return seeds
 
 
 def evaluate_command(args):
@@ -297,6 +336,9 @@ def build_parser():
     compare = commands.add_parser("compare", help="train several heads with the same budget and seed")
     add_training_flags(compare)
     compare.add_argument("--heads", default="cnn,cls,mean", help="comma-separated heads")
+    compare.add_argument(
+        "--seeds", help="comma-separated seeds, such as 1,2,3: every head trains once per seed (default: --seed)"
+    )
     compare.set_defaults(handler=compare_command)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model on a labelled file")

@@ -279,18 +279,50 @@ def test_cli_compare_trains_each_head_with_the_same_budget(tmp_path, tiny_preset
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary == json.loads((tmp_path / "cmp" / "comparison.json").read_text())
-    assert summary["split"] == "validation" and set(summary["heads"]) == {"cnn", "mean"}
+    assert summary["split"] == "validation" and summary["seeds"] == [42] and set(summary["heads"]) == {"cnn", "mean"}
     for head in ("cnn", "mean"):
         settings = json.loads((tmp_path / "cmp" / head / "settings.json").read_text())
         assert settings["head"] == head and settings["epochs"] == 1 and settings["seed"] == 42
     # Both heads scored on the same rows: their accuracy gap is the discordant counts' gap.
     [pair] = summary["paired"]
-    assert (pair["first"], pair["second"]) == ("cnn", "mean")
+    assert (pair["first"], pair["second"], pair["seed"]) == ("cnn", "mean", 42)
     gap = summary["heads"]["cnn"]["accuracy"] - summary["heads"]["mean"]["accuracy"]
     assert gap == pytest.approx((pair["first_only"] - pair["second_only"]) / pair["examples"])
     _, held_out = stratified_split(read_examples(train_csv), 0.1, 42)
     assert pair["examples"] == len(held_out)
-    assert 0 < pair["p"] <= 1 and "McNemar's exact test" in out and "cnn vs mean:" in out
+    assert 0 < pair["p"] <= 1 and "McNemar's exact test" in out and "seed 42, cnn vs mean:" in out
+
+
+def test_cli_compare_over_seeds_reports_mean_std_and_a_test_per_seed(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(3))
+    test_csv = write_csv(tmp_path / "test.csv", sentiment_rows(1))
+    code, out, _ = run_cli(
+        capsys, "compare", "--train", train_csv, "--test", test_csv, "--output", tmp_path / "cmp",
+        "--heads", "cnn,cls", "--seeds", "1,2", "--backbone", tiny_preset, "--epochs", 1,
+        "--batch-size", 8, "--sequence-length", 32,
+    )
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["split"] == "test" and summary["seeds"] == [1, 2]
+    for head in ("cnn", "cls"):
+        result = summary["heads"][head]
+        accuracies = [run["accuracy"] for run in result["per_seed"]]
+        assert [run["seed"] for run in result["per_seed"]] == [1, 2]
+        assert result["accuracy"] == pytest.approx(np.mean(accuracies))
+        assert result["accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+        for seed in (1, 2):
+            settings = json.loads((tmp_path / "cmp" / head / f"seed-{seed}" / "settings.json").read_text())
+            assert settings["head"] == head and settings["seed"] == seed
+    assert [(p["seed"], p["examples"]) for p in summary["paired"]] == [(1, 9), (2, 9)]
+    assert "mean ± std over 2 seeds" in out
+
+
+@pytest.mark.parametrize("seeds", ["1,x", "1,1", ","])
+def test_cli_compare_refuses_bad_seeds(tmp_path, seeds, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
+    code, _, err = run_cli(capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp", "--seeds", seeds)
+    assert code == 2 and "--seeds" in err and "such as 1,2,3" in err and "Traceback" not in err
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_float16_with_xla_trains_and_reloads_in_float16(tmp_path, tiny_preset):
