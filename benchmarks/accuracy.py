@@ -438,6 +438,9 @@ def main(argv=None):
     )
     plot_accuracy(rows, PLOT)
     refresh_readme()
+    from benchmarks.variants import refresh_variants  # it imports this module
+
+    refresh_variants(rows)
     print(table)
 
 

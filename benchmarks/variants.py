@@ -1,0 +1,115 @@
+"""Each variant of the training recipe against the defaults, on the same examples and seeds.
+
+    python benchmarks/variants.py
+
+Reads `results/accuracy.jsonl` (written by `accuracy.py`, which also refreshes this section) and
+pairs every run of a non-default setup with the default setup's run of the same dataset, model,
+seed and epochs. For each variant and model: the change in score per dataset, and, pooled over
+the single-label runs, the examples only the variant gets right against only the default, with
+McNemar's exact test on those sums.
+"""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from benchmarks.accuracy import DATASETS  # noqa: E402
+from benchmarks.accuracy import MODEL_ORDER  # noqa: E402
+from benchmarks.accuracy import RESULTS  # noqa: E402
+from benchmarks.accuracy import default_setups  # noqa: E402
+from benchmarks.accuracy import VARIANT_DEFAULTS  # noqa: E402
+from benchmarks.accuracy import format_setting  # noqa: E402
+from benchmarks.accuracy import setup_of  # noqa: E402
+from benchmarks.common import read_results  # noqa: E402
+from benchmarks.common import update_results_section  # noqa: E402
+from bertcnn_tf.significance import format_p  # noqa: E402
+from bertcnn_tf.significance import mcnemar_p  # noqa: E402
+from bertcnn_tf.significance import paired_comparison  # noqa: E402
+
+SECTION = "variants against the defaults"
+
+
+def variant_pairs(rows):
+    """{(variant, model): [(dataset, seed, default row, variant row)]}, same epochs; a variant
+    is what its setup changes from its dataset's default setup, as `describe_change` words it."""
+    defaults = default_setups(rows)
+    runs = {}
+    for row in rows:
+        if not row.get("max_train"):
+            runs[(row["dataset"], row["model"], row["seed"], setup_of(row["settings"]))] = row
+    pairs = {}
+    for (dataset, model, seed, setup), row in runs.items():
+        default = defaults.get(dataset)
+        if default is None or setup == default or setup[0] != default[0]:
+            continue  # the default itself, or another budget of epochs
+        base = runs.get((dataset, model, seed, default))
+        if base is not None:
+            pairs.setdefault((describe_change(setup, default), model), []).append((dataset, seed, base, row))
+    return pairs
+
+
+def describe_change(setup, default):
+    """'lr 0.0001, layer_decay 0.85': the settings where `setup` differs from `default`."""
+    names = ["epochs", "lr", "length", *VARIANT_DEFAULTS]
+    parts = []
+    for name, value, base in zip(names, setup, default):
+        if value == base:
+            continue
+        if isinstance(value, bool):
+            parts.append(name if value else f"no {name}")
+        else:
+            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {format_setting(value)}")
+    return ", ".join(parts)
+
+
+def variants_markdown(rows):
+    """A table: per variant and model, its change per dataset and the pooled paired test."""
+    lines = [
+        "| variant | model | change per dataset, points (seeds) | only the variant right / only the default | McNemar p, pooled |",
+        "|---|---|---|---|---|",
+    ]
+    pairs = variant_pairs(rows)
+    for variant, model in sorted(pairs, key=lambda key: (key[0], MODEL_ORDER.index(key[1]))):
+        found = pairs[(variant, model)]
+        changes, variant_only, default_only, tested = [], 0, 0, 0
+        for dataset in DATASETS:
+            deltas = [100 * (row["score"] - base["score"]) for d, _, base, row in found if d == dataset]
+            if deltas:
+                changes.append(f"{dataset} {sum(deltas) / len(deltas):+.1f} ({len(deltas)})")
+        for _, _, base, row in found:
+            if base.get("correct") and row.get("correct"):
+                counts = paired_comparison(bits(row["correct"]), bits(base["correct"]))
+                variant_only += counts["first_only"]
+                default_only += counts["second_only"]
+                tested += 1
+        lines.append(
+            f"| {variant} | {model} | {', '.join(changes)} | "
+            + (f"{variant_only} / {default_only} ({tested} of {len(found)} runs) | "
+               f"{format_p(mcnemar_p(variant_only, default_only))} |" if tested else "– | – |")
+        )
+    note = (
+        "Each variant run is paired with the default setup's run of the same dataset, model, seed and "
+        "epochs (for goemotions the default includes `--tune-threshold`). The change per dataset is "
+        "the mean over those seeds. The pooled test sums the discordant examples over the runs "
+        "that stored per-example results (not goemotions, which is multi-label, nor runs from before "
+        "the harness stored them); seeds of one "
+        "dataset share their examples, so where seeds repeat the pooled p is, if anything, too small: "
+        "a pooled p above 0.05 means no significant difference."
+    )
+    return note + "\n\n" + "\n".join(lines)
+
+
+def bits(text):
+    return [c == "1" for c in text]
+
+
+def refresh_variants(rows=None):
+    body = variants_markdown(read_results(RESULTS) if rows is None else rows)
+    update_results_section(SECTION, f"Command: `python benchmarks/variants.py`.\n\n{body}\n")
+    return body
+
+
+if __name__ == "__main__":
+    print(refresh_variants())
