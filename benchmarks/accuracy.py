@@ -30,6 +30,7 @@ from benchmarks.readme import refresh_readme  # noqa: E402
 from bertcnn_tf.cli import add_cnn_head_flags  # noqa: E402
 from bertcnn_tf.significance import format_p  # noqa: E402
 from bertcnn_tf.significance import mcnemar_p  # noqa: E402
+from bertcnn_tf.significance import paired_comparison  # noqa: E402
 from bertcnn_tf.training import TrainingConfig  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "accuracy.jsonl")
@@ -185,10 +186,14 @@ def discordant_counts(rows, first="cnn", second="keras_hub_cls"):
     for (dataset, setup, seed, model), bits in sorted(runs.items(), key=str):
         other = runs.get((dataset, setup, seed, second))
         if model == first and other is not None:
-            first_only = sum(a == "1" and b == "0" for a, b in zip(bits, other))
-            second_only = sum(a == "0" and b == "1" for a, b in zip(bits, other))
-            counts[(dataset, setup, seed)] = (len(bits), first_only, second_only)
+            pair = paired_comparison(correct_flags(bits), correct_flags(other))
+            counts[(dataset, setup, seed)] = (pair["examples"], pair["first_only"], pair["second_only"])
     return counts
+
+
+def correct_flags(bits):
+    """A stored '1'/'0' correctness string as booleans."""
+    return [bit == "1" for bit in bits]
 
 
 def paired_comparisons(rows, first="cnn", second="keras_hub_cls"):

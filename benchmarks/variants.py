@@ -18,8 +18,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 from benchmarks.accuracy import DATASETS  # noqa: E402
 from benchmarks.accuracy import MODEL_ORDER  # noqa: E402
 from benchmarks.accuracy import RESULTS  # noqa: E402
-from benchmarks.accuracy import default_setups  # noqa: E402
 from benchmarks.accuracy import VARIANT_DEFAULTS  # noqa: E402
+from benchmarks.accuracy import correct_flags  # noqa: E402
+from benchmarks.accuracy import default_setups  # noqa: E402
 from benchmarks.accuracy import format_setting  # noqa: E402
 from benchmarks.accuracy import setup_of  # noqa: E402
 from benchmarks.common import read_results  # noqa: E402
@@ -80,7 +81,7 @@ def variants_markdown(rows):
                 changes.append(f"{dataset} {sum(deltas) / len(deltas):+.1f} ({len(deltas)})")
         for _, _, base, row in found:
             if base.get("correct") and row.get("correct"):
-                counts = paired_comparison(bits(row["correct"]), bits(base["correct"]))
+                counts = paired_comparison(correct_flags(row["correct"]), correct_flags(base["correct"]))
                 variant_only += counts["first_only"]
                 default_only += counts["second_only"]
                 tested += 1
@@ -94,15 +95,10 @@ def variants_markdown(rows):
         "epochs (for goemotions the default includes `--tune-threshold`). The change per dataset is "
         "the mean over those seeds. The pooled test sums the discordant examples over the runs "
         "that stored per-example results (not goemotions, which is multi-label, nor runs from before "
-        "the harness stored them); seeds of one "
-        "dataset share their examples, so where seeds repeat the pooled p is, if anything, too small: "
-        "a pooled p above 0.05 means no significant difference."
+        "the harness stored them); seeds of one dataset share their examples, so where seeds repeat "
+        "the pooled p is, if anything, too small: a pooled p above 0.05 means no significant difference."
     )
     return note + "\n\n" + "\n".join(lines)
-
-
-def bits(text):
-    return [c == "1" for c in text]
 
 
 def refresh_variants(rows=None):
