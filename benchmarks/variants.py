@@ -61,7 +61,7 @@ def describe_change(setup, default):
         if isinstance(value, bool):
             parts.append(name if value else f"no {name}")
         else:
-            parts.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {format_setting(value)}")
+            parts.append(f"{name} {format_setting(value)}")
     return ", ".join(parts)
 
 

@@ -333,7 +333,7 @@ def build_parser():
     train.add_argument("--head", default="cnn", choices=["cnn", "cls", "mean", "max", "seed"])
     train.set_defaults(handler=train_command)
 
-    compare = commands.add_parser("compare", help="train several heads with the same budget and seed")
+    compare = commands.add_parser("compare", help="train several heads with the same budget and seeds")
     add_training_flags(compare)
     compare.add_argument("--heads", default="cnn,cls,mean", help="comma-separated heads")
     compare.add_argument(
