@@ -75,7 +75,8 @@ CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling")
 VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
-                 "head_learning_rate_multiplier", "layer_decay", "batch_size", *CNN_HEAD_SETTINGS)
+                 "head_learning_rate_multiplier", "layer_decay", "ema_momentum", "batch_size",
+                 *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
 BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
@@ -405,6 +406,7 @@ def main(argv=None):
         default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
     )
     parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
+    parser.add_argument("--ema-momentum", type=float, default=VARIANT_DEFAULTS["ema_momentum"])
     add_cnn_head_flags(parser)  # applied to the cnn model only
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rewrite the RESULTS.md table")

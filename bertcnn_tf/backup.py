@@ -23,6 +23,7 @@ and nothing to go back to), and forgets the best validation score, so the
 first epoch after a restart overwrites the best checkpoint whatever its score.
 """
 
+import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -140,6 +141,9 @@ class TrainingBackup(keras.callbacks.Callback):
         checkpoint: Optional `ModelCheckpoint` and `early_stopping`: optional
             `EarlyStopping`, whose best score and patience count are kept
             in the backup and given back to them after a restart.
+        averaged_weights: Optional `bertcnn_tf.averaging.AveragedWeights`;
+            backups hold the raw weights even while it has put the average
+            in the model.
         nan_advice: What to change after a NaN loss, for the message of
             `NonFiniteLossError`.
 
@@ -158,6 +162,7 @@ class TrainingBackup(keras.callbacks.Callback):
         restore_dir=None,
         checkpoint=None,
         early_stopping=None,
+        averaged_weights=None,
         nan_advice="",
     ):
         super().__init__()
@@ -168,6 +173,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self.restore_dir = restore_dir or backup_dir
         self.checkpoint = checkpoint
         self.early_stopping = early_stopping
+        self.averaged_weights = averaged_weights
         self.nan_advice = nan_advice
         self.state = BackupState()
 
@@ -243,7 +249,9 @@ class TrainingBackup(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch{self.state.epoch}-step{self.state.step}.weights.h5"
         weights_path = os.path.join(self.backup_dir, name)
-        self.model.save_weights(weights_path, overwrite=True)
+        raw = self.averaged_weights.raw_weights() if self.averaged_weights else contextlib.nullcontext()
+        with raw:
+            self.model.save_weights(weights_path, overwrite=True)
         metadata = dict(dataclasses.asdict(self.state), weights=name, sha256=file_sha256(weights_path))
         atomic_write_text(os.path.join(self.backup_dir, METADATA_FILE), json.dumps(metadata) + "\n")
         for stale in glob.glob(os.path.join(self.backup_dir, WEIGHTS_PATTERN)):

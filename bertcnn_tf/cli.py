@@ -296,6 +296,11 @@ def add_training_flags(parser):
         "--layer-decay", type=float,
         help="fine-tuning: each backbone layer learns at this multiple of the rate of the one above (default 1)",
     )
+    parser.add_argument(
+        "--ema-momentum", type=float,
+        help="fine-tuning: validate and keep the moving average of the weights, with this momentum per step "
+        "(e.g. 0.99; default: off)",
+    )
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")

@@ -126,6 +126,7 @@ def make_optimizer(
     clip_norm=1.0,
     precision="float32",
     learning_rate_multipliers=None,
+    ema_momentum=None,
 ):
     """AdamW with linear warm-up and decay, no decay on biases and LayerNorm.
 
@@ -136,6 +137,8 @@ def make_optimizer(
     `learning_rate_multipliers` ({variable path: factor}) scales the named
     variables' rate (`head_learning_rate_multipliers` builds one for a head,
     `layer_decay_learning_rate_multipliers` one for the backbone's layers).
+    With `ema_momentum` it also keeps a moving average of the weights
+    (Keras' `use_ema`), for `bertcnn_tf.averaging.AveragedWeights`.
     """
     schedule = LinearWarmupDecay(
         learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
@@ -145,6 +148,8 @@ def make_optimizer(
         weight_decay=weight_decay,
         global_clipnorm=clip_norm,
         learning_rate_multipliers=learning_rate_multipliers,
+        use_ema=ema_momentum is not None,
+        ema_momentum=0.99 if ema_momentum is None else ema_momentum,
     )
     # Keras' LayerNormalization names its scale and offset gamma and beta.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])

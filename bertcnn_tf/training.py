@@ -8,6 +8,7 @@ import shutil
 import keras
 import numpy as np
 
+from bertcnn_tf.averaging import AveragedWeights
 from bertcnn_tf.backup import BackupError
 from bertcnn_tf.backup import TrainingBackup
 from bertcnn_tf.data import LabelVocabulary
@@ -80,6 +81,9 @@ class TrainingConfig:
     head_learning_rate_multiplier: float = HEAD_LEARNING_RATE_MULTIPLIER
     # Fine-tuning: each backbone layer's rate over the one above's; 1: all alike.
     layer_decay: float = 1.0
+    # Fine-tuning: validate and keep the moving average of the weights with
+    # this momentum per step (AveragedWeights); None: the weights themselves.
+    ema_momentum: float = None
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False
@@ -270,6 +274,11 @@ def check_config(config):
             f"rate), not {config.head_learning_rate_multiplier}."
         )
     check_layer_decay(config.layer_decay)
+    if config.ema_momentum is not None and not 0 < config.ema_momentum < 1:
+        raise ValueError(
+            "ema_momentum must be in (0, 1) (0.99 averages over about the last 100 steps), "
+            f"not {config.ema_momentum}."
+        )
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
     if config.filters is not None and config.filters < 1:
@@ -381,6 +390,7 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
                 **head_learning_rate_multipliers(model, config.head_learning_rate_multiplier),
                 **layer_decay_learning_rate_multipliers(model.backbone, config.layer_decay),
             },
+            ema_momentum=config.ema_momentum,
         ),
         loss=loss,
         metrics=metrics,
@@ -395,12 +405,15 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
     early_stopping = keras.callbacks.EarlyStopping(
         patience=config.early_stopping_patience, **monitor
     )
+    # Before the checkpoint and early stopping, so that they judge the average.
+    averaged = [AveragedWeights()] if config.ema_momentum is not None else []
     backup = TrainingBackup(
         os.path.join(dirs.write, BACKUP_DIR, "full"),
         save_every_steps=config.backup_every_steps,
         restore_dir=os.path.join(dirs.read, BACKUP_DIR, "full"),
         checkpoint=checkpoint,
         early_stopping=early_stopping,
+        averaged_weights=averaged[0] if averaged else None,
         nan_advice=nan_advice(config, "--learning-rate"),
     )
     fit_resumable(
@@ -408,6 +421,7 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=[
+            *averaged,
             checkpoint,
             early_stopping,
             keras.callbacks.TensorBoard(os.path.join(dirs.write, "logs")),

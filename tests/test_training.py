@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from conftest import quick_config
@@ -121,6 +122,21 @@ def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_pre
         train(examples, str(tmp_path / "bad_decay"), quick_config(tiny_preset, layer_decay=2))
     with pytest.raises(ValueError, match="head_learning_rate_multiplier must be positive"):
         train(examples, str(tmp_path / "bad"), quick_config(tiny_preset, head_learning_rate_multiplier=0))
+
+
+def test_ema_momentum_keeps_the_best_epochs_average_of_the_weights(tmp_path, tiny_preset):
+    examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
+    run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=2, ema_momentum=0.9))
+    # The best checkpoint was written with the average in the model; the
+    # optimizer state saved with it holds the same average.
+    averages = run.model.optimizer._model_variables_moving_average
+    assert run.model.optimizer.use_ema and run.model.optimizer.ema_momentum == 0.9
+    for variable, average in zip(run.model.optimizer._trainable_variables, averages):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(average))
+    assert run.settings["ema_momentum"] == 0.9
+    args = build_parser().parse_args(["train", "--train", "t.csv", "--output", "r", "--ema-momentum", "0.99"])
+    assert training_config(args).ema_momentum == 0.99
+    assert training_config(build_parser().parse_args(["train", "--train", "t.csv", "--output", "r"])).ema_momentum is None
 
 
 def test_balanced_weights_make_classes_count_equally():
