@@ -65,7 +65,9 @@ class AveragedWeights(keras.callbacks.Callback):
             pairs = self._pairs()
             self._raw = [ops.convert_to_numpy(variable) for variable, _ in pairs]
             for variable, average in pairs:
-                variable.assign(average)
+                # A copy: under JAX the next step donates the weights' buffers,
+                # which would delete the average with them.
+                variable.assign(ops.copy(average))
 
     def put_raw(self):
         """Puts the raw weights back."""

@@ -40,3 +40,15 @@ def test_trains_under_jax_then_loads_and_predicts_under_tensorflow(tmp_path, tin
     assert run.labels == ["bad", "good", "service"]
     probabilities = predict_probabilities(run.model, read_examples(data))
     np.testing.assert_allclose(probabilities, np.load(tmp_path / "probabilities.npy"), atol=1e-5)
+
+
+def test_weight_averaging_works_under_jax():
+    # Under JAX a training step donates the weights' buffers: the average
+    # must be copied into the model, not shared with it.
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    test_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_averaging.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file],
+        env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
