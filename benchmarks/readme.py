@@ -64,6 +64,7 @@ def training_summary(speed_row, head_cost_rows):
 
 def refresh_readme():
     """Rewrites the README's results section and RESULTS.md's targets from benchmarks/results/."""
+    from benchmarks.accuracy import PUBLISHED_NOTE
     from benchmarks.accuracy import RESULTS as ACCURACY_RESULTS
     from benchmarks.accuracy import summary_table
     from benchmarks.head_cost import RESULTS as HEAD_COST_RESULTS
@@ -78,6 +79,7 @@ def refresh_readme():
     accuracy_rows = read_results(ACCURACY_RESULTS)
     if accuracy_rows:
         parts.append(summary_table(accuracy_rows, at_defaults_only=True))
+        parts.append(PUBLISHED_NOTE)
     speed_rows = read_results(SPEED_RESULTS)
     if speed_rows and "ours_keras_bf16_texts_per_s" in speed_rows[-1]["results"]:
         parts.append(speed_summary(speed_rows[-1]) + " " + training_summary(speed_rows[-1], read_results(HEAD_COST_RESULTS)))
