@@ -65,7 +65,7 @@ def training_summary(speed_row, head_cost_rows):
 def refresh_readme():
     """Rewrites the README's results section and RESULTS.md's targets from benchmarks/results/."""
     from benchmarks.accuracy import PUBLISHED_NOTE
-    from benchmarks.accuracy import RESULTS as ACCURACY_RESULTS
+    from benchmarks.accuracy import read_runs
     from benchmarks.accuracy import summary_table
     from benchmarks.head_cost import RESULTS as HEAD_COST_RESULTS
     from benchmarks.speed import RESULTS as SPEED_RESULTS
@@ -76,7 +76,7 @@ def refresh_readme():
         "Accuracy: each head fine-tuned with the same budget at the defaults users get, the largest "
         "budget run per dataset (a seed count of 1 is a single run); the variants tried are in RESULTS.md.",
     ]
-    accuracy_rows = read_results(ACCURACY_RESULTS)
+    accuracy_rows = read_runs()
     if accuracy_rows:
         parts.append(summary_table(accuracy_rows, at_defaults_only=True))
         parts.append(PUBLISHED_NOTE)

@@ -17,13 +17,12 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.accuracy import DATASETS  # noqa: E402
 from benchmarks.accuracy import MODEL_ORDER  # noqa: E402
-from benchmarks.accuracy import RESULTS  # noqa: E402
 from benchmarks.accuracy import VARIANT_DEFAULTS  # noqa: E402
 from benchmarks.accuracy import correct_flags  # noqa: E402
 from benchmarks.accuracy import default_setups  # noqa: E402
 from benchmarks.accuracy import format_setting  # noqa: E402
+from benchmarks.accuracy import read_runs  # noqa: E402
 from benchmarks.accuracy import setup_of  # noqa: E402
-from benchmarks.common import read_results  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
 from bertcnn_tf.significance import format_p  # noqa: E402
 from bertcnn_tf.significance import mcnemar_p  # noqa: E402
@@ -102,7 +101,7 @@ def variants_markdown(rows):
 
 
 def refresh_variants(rows=None):
-    body = variants_markdown(read_results(RESULTS) if rows is None else rows)
+    body = variants_markdown(read_runs() if rows is None else rows)
     update_results_section(SECTION, f"Command: `python benchmarks/variants.py`.\n\n{body}\n")
     return body
 
