@@ -54,6 +54,9 @@ MULTI_LABEL = {"goemotions"}
 KIM_2014 = {"sst2": 88.1, "mr": 81.5, "trec": 93.6, "subj": 93.4, "cr": 85.0, "mpqa": 89.6}
 # Where Kim's split is not the evaluation split, the one of `ALSO_EVALUATED` to compare on.
 KIM_SPLIT = {"sst2": "test"}
+# Kim's protocol on the sets without an official split (`--folds 10`), over their all.csv.
+KIM_FOLDS = {"mr": 10, "subj": 10, "cr": 10, "mpqa": 10}
+FOLD_SEED = 42  # which rows go to which fold; the same for every run, so folds pair up
 KIM_NOTE = (
     "Kim (2014) is its best CNN variant per dataset (Table 2): 10-fold cross-validation on mr, subj, cr "
     "and mpqa, the SST-2 test set for sst2; ours are one stratified 90/10 split (the data's own), so those "
@@ -125,20 +128,26 @@ def read_split(data_dir, dataset, name):
     return read_examples(path, label_separator=label_separator(dataset))
 
 
-def run_one(data_dir, dataset, model_name, seed, args):
+def run_one(data_dir, dataset, model_name, seed, args, fold=None):
+    """Trains and scores one run: on the dataset's own split, or on `fold` of `args.folds`."""
+    from bertcnn_tf.data import stratified_folds
     from bertcnn_tf.training import TrainingConfig
     from bertcnn_tf.training import build_classifier
     from bertcnn_tf.training import train
 
     split, metric = DATASETS[dataset]
     multi_label = dataset in MULTI_LABEL
-    train_examples = read_split(data_dir, dataset, "train")
+    if fold is None:
+        train_examples, evaluation = read_split(data_dir, dataset, "train"), read_split(data_dir, dataset, split)
+    else:
+        everything = read_split(data_dir, dataset, "all")
+        train_examples, evaluation = stratified_folds(everything, args.folds, FOLD_SEED)[fold]
+        split = f"fold {fold + 1} of {args.folds}"
     if args.max_train and len(train_examples) > args.max_train:
         import random
 
         keep = sorted(random.Random(seed).sample(range(len(train_examples)), args.max_train))
         train_examples = train_examples.subset(keep)
-    evaluation = read_split(data_dir, dataset, split)
     config = TrainingConfig(
         head="cnn" if model_name == "keras_hub_cls" else model_name,
         epochs=args.epochs,
@@ -189,6 +198,8 @@ def run_one(data_dir, dataset, model_name, seed, args):
         "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"},
         "correct": correct,
         "also": also,
+        "folds": 0 if fold is None else args.folds,
+        "fold": fold,
     }
 
 
@@ -286,7 +297,8 @@ def format_setting(value):
 
 def key_of(row):
     """What makes two runs the same experiment."""
-    return (row["dataset"], row["model"], row["seed"], setup_of(row["settings"]), row.get("max_train", 0))
+    return (row["dataset"], row["model"], row["seed"], setup_of(row["settings"]), row.get("max_train", 0),
+            row.get("folds", 0), row.get("fold"))
 
 
 def latest_runs(rows):
@@ -298,9 +310,62 @@ def latest_runs(rows):
     return list(runs.values())
 
 
-def read_runs():
-    """The accuracy results, the newest row per experiment (`latest_runs`)."""
-    return latest_runs(read_results(RESULTS))
+def read_runs(cross_validated=False):
+    """The accuracy results, the newest row per experiment (`latest_runs`): the runs on each
+    dataset's own split, or the cross-validation folds."""
+    return [row for row in latest_runs(read_results(RESULTS)) if bool(row.get("folds")) == cross_validated]
+
+
+def fold_groups(rows):
+    """{(dataset, setup, model, folds): {fold: row}} of cross-validation runs (first seed run only)."""
+    groups = {}
+    for row in rows:
+        if row.get("folds") and not row.get("max_train"):
+            runs = groups.setdefault((row["dataset"], setup_of(row["settings"]), row["model"], row["folds"]), {})
+            runs.setdefault(row["fold"], row)
+    return groups
+
+
+def cross_validated_score(runs, folds):
+    """(mean accuracy in percent over the folds, std, folds done, complete?) of one `fold_groups` entry."""
+    import numpy as np
+
+    scores = [100 * row["accuracy"] for row in runs.values()]
+    return float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, len(scores), len(scores) == folds
+
+
+def cross_validation_table(rows):
+    """Markdown: mean accuracy over the folds per dataset and head beside Kim (2014), and the
+    examples only the CNN or only CLS gets right, summed over the folds (each example is tested once)."""
+    groups = fold_groups(rows)
+    if not groups:
+        return ""
+    models = sorted({key[2] for key in groups}, key=MODEL_ORDER.index)
+    lines = [
+        "| dataset (budget) | " + " | ".join(models) + " | Kim 2014 | only cnn right / only keras_hub_cls right | p |",
+        "|---|" + "---|" * len(models) + "---|---|---|",
+    ]
+    for dataset, setup, folds in sorted({(d, s, f) for d, s, _, f in groups}, key=str):
+        cells = []
+        for model in models:
+            runs = groups.get((dataset, setup, model, folds))
+            if not runs:
+                cells.append("–")
+                continue
+            mean, std, done, complete = cross_validated_score(runs, folds)
+            cells.append(f"{mean:.1f} ± {std:.1f} ({done} of {folds} folds)")
+        cnn, cls = (groups.get((dataset, setup, m, folds), {}) for m in ("cnn", "keras_hub_cls"))
+        pairs = [
+            paired_comparison(correct_flags(cnn[f]["correct"]), correct_flags(cls[f]["correct"]))
+            for f in sorted(set(cnn) & set(cls)) if cnn[f].get("correct") and cls[f].get("correct")
+        ]
+        first, second = sum(p["first_only"] for p in pairs), sum(p["second_only"] for p in pairs)
+        paired = (f"{first} / {second} ({len(pairs)} folds)", format_p(mcnemar_p(first, second))) if pairs else ("–", "–")
+        lines.append(
+            f"| {dataset} ({folds}-fold, {describe_setup(setup)}) | " + " | ".join(cells)
+            + f" | {KIM_2014.get(dataset, '–')} | {paired[0]} | {paired[1]} |"
+        )
+    return "\n".join(lines)
 
 
 def has_every_split(row):
@@ -478,6 +543,10 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--max-train", type=int, default=0, help="subsample training rows (0: all)")
+    parser.add_argument(
+        "--folds", type=int, default=0,
+        help="k-fold cross-validation over the dataset's all.csv, Kim (2014)'s protocol (0: its own split)",
+    )
     parser.add_argument("--head-learning-rate", type=float, default=VARIANT_DEFAULTS["head_learning_rate"])
     parser.add_argument("--head-warmup-epochs", type=int, default=VARIANT_DEFAULTS["head_warmup_epochs"])
     parser.add_argument("--dropout", type=float, default=VARIANT_DEFAULTS["dropout"])
@@ -494,30 +563,44 @@ def main(argv=None):
 
     if not args.table:
         # A run that lacks a split its dataset now also evaluates is run again, and replaces it.
-        done = {key_of(row) for row in read_runs() if has_every_split(row)}
+        done = {key_of(row) for row in latest_runs(read_results(RESULTS)) if has_every_split(row)}
+        folds = range(args.folds) if args.folds else [None]
         for dataset in args.datasets.split(","):
+            if args.folds and not os.path.exists(os.path.join(args.data_dir, dataset, "all.csv")):
+                parser.error(f"--folds: {dataset} has no all.csv to cross-validate on; it has its own split.")
             for seed in [int(s) for s in args.seeds.split(",")]:
                 for model in args.models.split(","):
-                    settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
-                                "sequence_length": args.sequence_length}
-                    settings.update(variant_settings(args, dataset, model))
-                    probe = {"dataset": dataset, "model": model, "seed": seed,
-                             "settings": settings, "max_train": args.max_train}
-                    if key_of(probe) in done:
-                        print(f"skip {dataset} {model} seed {seed}: already in {RESULTS}")
-                        continue
-                    print(f"=== {dataset} {model} seed {seed} ===", flush=True)
-                    row = run_one(args.data_dir, dataset, model, seed, args)
-                    row["max_train"] = args.max_train
-                    row["machine"] = machine_info()
-                    append_result(RESULTS, row)
-                    print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "score", "seconds")}), flush=True)
+                    for fold in folds:
+                        settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                                    "sequence_length": args.sequence_length}
+                        settings.update(variant_settings(args, dataset, model))
+                        probe = {"dataset": dataset, "model": model, "seed": seed, "settings": settings,
+                                 "max_train": args.max_train, "folds": args.folds, "fold": fold}
+                        name = f"{dataset} {model} seed {seed}" + ("" if fold is None else f" fold {fold + 1}")
+                        if key_of(probe) in done:
+                            print(f"skip {name}: already in {RESULTS}")
+                            continue
+                        print(f"=== {name} ===", flush=True)
+                        row = run_one(args.data_dir, dataset, model, seed, args, fold)
+                        row["max_train"] = args.max_train
+                        row["machine"] = machine_info()
+                        append_result(RESULTS, row)
+                        print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "fold", "score", "seconds")}), flush=True)
     rows = read_runs()
     table = summary_table(rows)
     paired = paired_comparisons(rows)
     if paired:
         table += "\n\n" + paired
     table += also_evaluated_tables(rows)
+    cross_validation = cross_validation_table(read_runs(cross_validated=True))
+    if cross_validation:
+        table += (
+            "\n\nKim's protocol on the sets without an official split (`--folds 10`): k-fold "
+            "cross-validation over all.csv, stratified, the same folds for every head; each fold trains on the "
+            "rest (10% of it held out for choosing the epoch) and scores its fold. Cells: mean ± standard "
+            "deviation over the folds. Paired: the examples only one head gets right, summed over the folds "
+            "both ran; McNemar's exact test.\n\n" + cross_validation
+        )
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"
     update_results_section(
         "accuracy",

@@ -244,24 +244,62 @@ class LabelVocabulary:
         return targets
 
 
+def shuffled_classes(examples, seed):
+    """Row indices grouped by first label, groups in label order, each shuffled with `seed`."""
+    groups = collections.defaultdict(list)
+    for i, labels in enumerate(examples.labels):
+        groups[sorted(labels)[0]].append(i)
+    rng = random.Random(seed)
+    for label in sorted(groups):
+        rng.shuffle(groups[label])
+    return [groups[label] for label in sorted(groups)]
+
+
 def stratified_split(examples, fraction=0.1, seed=42):
     """Splits off a validation set that keeps each class's share.
 
     Rows are grouped by their first label; each group with at least two rows
     gives `fraction` of its rows (at least one) to the validation set.
     """
-    groups = collections.defaultdict(list)
-    for i, labels in enumerate(examples.labels):
-        groups[sorted(labels)[0]].append(i)
-    rng = random.Random(seed)
     train, validation = [], []
-    for label in sorted(groups):
-        rows = groups[label]
-        rng.shuffle(rows)
+    for rows in shuffled_classes(examples, seed):
         take = max(1, round(len(rows) * fraction)) if len(rows) > 1 else 0
         validation.extend(rows[:take])
         train.extend(rows[take:])
     return examples.subset(sorted(train)), examples.subset(sorted(validation))
+
+
+def stratified_folds(examples, folds=10, seed=42):
+    """k-fold cross-validation splits that keep each class's share.
+
+    Every row is in exactly one test fold; fold sizes differ by at most one.
+    Kim (2014) and the papers after it score sets without an official split
+    (MR, Subj, CR, MPQA) this way, with 10 folds.
+
+    Returns:
+        A list of `folds` `(train, test)` pairs of `Examples`.
+
+    Example:
+
+    ```python
+    examples = Examples(texts=[str(i) for i in range(20)], labels=[["a"], ["b"]] * 10)
+    pairs = stratified_folds(examples, folds=5)
+    assert sorted(t for _, test in pairs for t in test.texts) == sorted(examples.texts)
+    ```
+    """
+    if not 2 <= folds <= len(examples):
+        raise ValueError(f"folds must be between 2 and the number of rows ({len(examples)}); got {folds}.")
+    members = [[] for _ in range(folds)]
+    dealt = 0
+    for rows in shuffled_classes(examples, seed):
+        for row in rows:  # dealt round-robin across classes, so sizes stay even
+            members[dealt % folds].append(row)
+            dealt += 1
+    everything = set(range(len(examples)))
+    return [
+        (examples.subset(sorted(everything - set(test))), examples.subset(sorted(test)))
+        for test in members
+    ]
 
 
 def trim_to_longest(features, step=LENGTH_STEP):

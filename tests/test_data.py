@@ -10,6 +10,7 @@ from bertcnn_tf.data import Examples
 from bertcnn_tf.data import LabelVocabulary
 from bertcnn_tf.data import make_dataset
 from bertcnn_tf.data import read_examples
+from bertcnn_tf.data import stratified_folds
 from bertcnn_tf.data import stratified_split
 
 
@@ -110,6 +111,28 @@ def test_stratified_split_keeps_every_class():
     assert not set(train.texts) & set(validation.texts)
     counts = {label: sum(row == [label] for row in validation.labels) for label in "abc"}
     assert counts == {"a": 10, "b": 4, "c": 1}
+
+
+def test_stratified_folds_test_every_row_once_and_keep_class_shares():
+    labels = [["a"]] * 50 + [["b"]] * 20 + [["c"]] * 7
+    examples = Examples(texts=[str(i) for i in range(77)], labels=labels)
+    pairs = stratified_folds(examples, folds=5, seed=1)
+    tested = [t for _, test in pairs for t in test.texts]
+    assert sorted(tested) == sorted(examples.texts)  # each row in exactly one test fold
+    for train, test in pairs:
+        assert not set(train.texts) & set(test.texts)
+        assert len(train) + len(test) == 77
+        assert len(test) in (15, 16)
+        assert sum(row == ["a"] for row in test.labels) == 10
+        assert sum(row == ["b"] for row in test.labels) == 4
+    assert [t.texts for _, t in pairs] == [t.texts for _, t in stratified_folds(examples, 5, seed=1)]
+    assert [t.texts for _, t in pairs] != [t.texts for _, t in stratified_folds(examples, 5, seed=2)]
+
+
+def test_stratified_folds_reject_impossible_fold_counts():
+    examples = Examples(texts=["x", "y", "z"], labels=[["a"]] * 3)
+    with pytest.raises(ValueError, match="folds must be between 2 and the number of rows"):
+        stratified_folds(examples, folds=4)
 
 
 def test_batches_are_padded_only_to_their_longest_text():
