@@ -1,11 +1,13 @@
 """Accuracy on real data: BERT-CNN against the CLS baseline and masked mean pooling.
 
-Resumable: every finished (dataset, model, seed) is one line of the results file,
+Resumable: every finished (dataset, model, seed, fold) is one line of the results file,
 and a run that is already there is skipped, so results accumulate across
 invocations. Not a test; never run in CI.
 
     python benchmarks/accuracy.py --data-dir ../shared/data --datasets trec,cr \
         --models cnn,keras_hub_cls,mean --seeds 1,2,3
+    python benchmarks/accuracy.py --data-dir ../shared/data --datasets mpqa \
+        --models cnn,keras_hub_cls --folds 10   # Kim (2014)'s 10-fold cross-validation
     python benchmarks/accuracy.py --table   # rewrite the table in RESULTS.md only
 """
 
