@@ -414,8 +414,10 @@ def summary_table(rows, at_defaults_only=False, split=None):
     import numpy as np
 
     groups = score_groups(rows, split)
-    chosen = list(default_setups(rows).items()) if at_defaults_only else experiments(groups)
     models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
+    chosen = experiments(groups)
+    if at_defaults_only:
+        chosen = [pair for pair in default_setups(rows).items() if pair in chosen]
     lines = [
         "| dataset (split, budget) | metric | " + " | ".join(models) + " | Kim 2014 | published BERTs | target |",
         "|---|---|" + "---|" * len(models) + "---|---|---|",
