@@ -579,8 +579,8 @@ def main(argv=None):
             if args.folds and not os.path.exists(os.path.join(args.data_dir, dataset, "all.csv")):
                 parser.error(f"--folds: {dataset} has no all.csv to cross-validate on; it has its own split.")
             for seed in [int(s) for s in args.seeds.split(",")]:
-                for model in args.models.split(","):
-                    for fold in folds:
+                for fold in folds:  # the heads of one fold together, so a cut-short run leaves pairs
+                    for model in args.models.split(","):
                         settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
                                     "sequence_length": args.sequence_length}
                         settings.update(variant_settings(args, dataset, model))
