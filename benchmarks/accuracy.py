@@ -341,6 +341,17 @@ def cross_validated_score(runs, folds):
     return float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, len(scores), len(scores) == folds
 
 
+def discordant_over_folds(groups, dataset, setup, folds, first="cnn", second="keras_hub_cls"):
+    """(examples only `first` gets right, only `second`, folds both ran) summed over the folds of
+    a `fold_groups` experiment; each example is in one fold, so the sums are one paired test."""
+    ones, others = (groups.get((dataset, setup, model, folds), {}) for model in (first, second))
+    pairs = [
+        paired_comparison(correct_flags(ones[f]["correct"]), correct_flags(others[f]["correct"]))
+        for f in sorted(set(ones) & set(others)) if ones[f].get("correct") and others[f].get("correct")
+    ]
+    return sum(p["first_only"] for p in pairs), sum(p["second_only"] for p in pairs), len(pairs)
+
+
 def cross_validation_table(rows):
     """Markdown: mean accuracy over the folds per dataset and head beside Kim (2014), and the
     examples only the CNN or only CLS gets right, summed over the folds (each example is tested once)."""
@@ -361,13 +372,8 @@ def cross_validation_table(rows):
                 continue
             mean, std, done, complete = cross_validated_score(runs, folds)
             cells.append(f"{mean:.1f} ± {std:.1f} ({done} of {folds} folds)")
-        cnn, cls = (groups.get((dataset, setup, m, folds), {}) for m in ("cnn", "keras_hub_cls"))
-        pairs = [
-            paired_comparison(correct_flags(cnn[f]["correct"]), correct_flags(cls[f]["correct"]))
-            for f in sorted(set(cnn) & set(cls)) if cnn[f].get("correct") and cls[f].get("correct")
-        ]
-        first, second = sum(p["first_only"] for p in pairs), sum(p["second_only"] for p in pairs)
-        paired = (f"{first} / {second} ({len(pairs)} folds)", format_p(mcnemar_p(first, second))) if pairs else ("–", "–")
+        first, second, paired_folds = discordant_over_folds(groups, dataset, setup, folds)
+        paired = (f"{first} / {second} ({paired_folds} folds)", format_p(mcnemar_p(first, second))) if paired_folds else ("–", "–")
         lines.append(
             f"| {dataset} ({folds}-fold, {describe_setup(setup)}) | " + " | ".join(cells)
             + f" | {KIM_2014.get(dataset, '–')} | {paired[0]} | {paired[1]} |"
