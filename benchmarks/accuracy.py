@@ -370,7 +370,7 @@ def cross_validation_table(rows):
             if not runs:
                 cells.append("–")
                 continue
-            mean, std, done, complete = cross_validated_score(runs, folds)
+            mean, std, done, _ = cross_validated_score(runs, folds)
             cells.append(f"{mean:.1f} ± {std:.1f} ({done} of {folds} folds)")
         first, second, paired_folds = discordant_over_folds(groups, dataset, setup, folds)
         paired = (f"{first} / {second} ({paired_folds} folds)", format_p(mcnemar_p(first, second))) if paired_folds else ("–", "–")
