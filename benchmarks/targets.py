@@ -55,6 +55,15 @@ def accuracy_targets(rows, cross_validated=()):
 
     folds = fold_groups(cross_validated)
 
+    def cross_validated_mean(dataset, model):
+        """The head's mean over Kim's folds at the dataset's default setup, once every fold ran; else None."""
+        k = KIM_FOLDS.get(dataset)
+        runs = folds.get((dataset, setups[dataset], model, k))
+        if not runs:
+            return None
+        mean, _, _, complete = cross_validated_score(runs, k)
+        return mean if complete else None
+
     def kim_cell(dataset):
         """(the CNN's mean, how it was scored, by Kim's protocol?): by his protocol where it ran (his
         test split, or all his folds at the dataset's default setup), else on the evaluation split."""
@@ -62,11 +71,9 @@ def accuracy_targets(rows, cross_validated=()):
         value, text = cell(dataset, "cnn", split)
         if split and value is not None:
             return value, text, True
-        runs = folds.get((dataset, setups[dataset], "cnn", KIM_FOLDS.get(dataset)))
-        if runs:
-            value, _, _, complete = cross_validated_score(runs, KIM_FOLDS[dataset])
-            if complete:
-                return value, f"{value:.1f} ({KIM_FOLDS[dataset]}-fold cross-validation)", True
+        value = cross_validated_mean(dataset, "cnn")
+        if value is not None:
+            return value, f"{value:.1f} ({KIM_FOLDS[dataset]}-fold cross-validation)", True
         value, text = cell(dataset, "cnn")
         return value, text, False
 
@@ -96,17 +103,16 @@ def accuracy_targets(rows, cross_validated=()):
             return ""
         ps = sorted(mcnemar_p(a, b) for a, b in counts)
         if len(ps) == 1:
-            return f" (p {format_p(ps[0])}{cross_validated(dataset)})"
+            return f" (p {format_p(ps[0])}{over_every_example(dataset)})"
         pooled = mcnemar_p(sum(a for a, _ in counts), sum(b for _, b in counts))
-        return f" (p {format_p(ps[0])}-{format_p(ps[-1])}, pooled {format_p(pooled)}{cross_validated(dataset)})"
+        return f" (p {format_p(ps[0])}-{format_p(ps[-1])}, pooled {format_p(pooled)}{over_every_example(dataset)})"
 
-    def cross_validated(dataset):
+    def over_every_example(dataset):
         """'; 10-fold over every example 90.1 < 90.3, p 0.25' where both heads ran all the folds."""
-        k = KIM_FOLDS.get(dataset)
-        runs = [folds.get((dataset, setups[dataset], model, k)) for model in ("cnn", "keras_hub_cls")]
-        if not all(runs) or not all(cross_validated_score(r, k)[3] for r in runs):
+        cnn, cls = (cross_validated_mean(dataset, model) for model in ("cnn", "keras_hub_cls"))
+        if cnn is None or cls is None:
             return ""
-        cnn, cls = (cross_validated_score(r, k)[0] for r in runs)
+        k = KIM_FOLDS[dataset]
         first, second, _ = discordant_over_folds(folds, dataset, setups[dataset], k)
         return f"; {k}-fold over every example {cnn:.1f} {'<' if cnn < cls else '≥'} {cls:.1f}, p {format_p(mcnemar_p(first, second))}"
 
