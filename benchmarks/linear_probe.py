@@ -22,12 +22,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from benchmarks.accuracy import DATASETS  # noqa: E402
-from benchmarks.accuracy import MULTI_LABEL  # noqa: E402
 from benchmarks.accuracy import read_split  # noqa: E402
 from benchmarks.common import describe_machine  # noqa: E402
 from benchmarks.common import machine_info  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.reference import DATASETS  # noqa: E402
+from benchmarks.reference import MULTI_LABEL  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "linear_probe.json")
 # The vectors compared, in the order `feature_model` concatenates them.

@@ -65,8 +65,8 @@ def training_summary(speed_row, head_cost_rows):
 def kim_protocol_tables(rows, cross_validated):
     """Markdown parts: the defaults scored the way Kim (2014) scored, where they were: sst2 on its
     test set, and k-fold cross-validation."""
-    from benchmarks.accuracy import cross_validation_table
-    from benchmarks.accuracy import summary_table
+    from benchmarks.accuracy_report import cross_validation_table
+    from benchmarks.accuracy_report import summary_table
 
     parts = []
     on_test = summary_table(rows, at_defaults_only=True, split="test")
@@ -82,10 +82,10 @@ def kim_protocol_tables(rows, cross_validated):
 
 def refresh_readme():
     """Rewrites the README's results section and RESULTS.md's targets from benchmarks/results/."""
-    from benchmarks.accuracy import PUBLISHED_NOTE
-    from benchmarks.accuracy import read_runs
-    from benchmarks.accuracy import summary_table
+    from benchmarks.accuracy_report import read_runs
+    from benchmarks.accuracy_report import summary_table
     from benchmarks.head_cost import RESULTS as HEAD_COST_RESULTS
+    from benchmarks.reference import PUBLISHED_NOTE
     from benchmarks.speed import RESULTS as SPEED_RESULTS
 
     parts = [

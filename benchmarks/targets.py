@@ -27,18 +27,18 @@ def accuracy_targets(rows, cross_validated=()):
     the Kim comparison on the sets where Kim cross-validated, once every fold has run."""
     import numpy as np
 
-    from benchmarks.accuracy import DATASETS
-    from benchmarks.accuracy import KIM_2014
-    from benchmarks.accuracy import KIM_FOLDS
-    from benchmarks.accuracy import KIM_SPLIT
-    from benchmarks.accuracy import TARGETS
-    from benchmarks.accuracy import default_setups
-    from benchmarks.accuracy import cross_validated_score
-    from benchmarks.accuracy import describe_setup
-    from benchmarks.accuracy import discordant_counts
-    from benchmarks.accuracy import discordant_over_folds
-    from benchmarks.accuracy import fold_groups
-    from benchmarks.accuracy import score_groups
+    from benchmarks.accuracy_report import cross_validated_score
+    from benchmarks.accuracy_report import default_setups
+    from benchmarks.accuracy_report import describe_setup
+    from benchmarks.accuracy_report import discordant_counts
+    from benchmarks.accuracy_report import discordant_over_folds
+    from benchmarks.accuracy_report import fold_groups
+    from benchmarks.accuracy_report import score_groups
+    from benchmarks.reference import DATASETS
+    from benchmarks.reference import KIM_2014
+    from benchmarks.reference import KIM_FOLDS
+    from benchmarks.reference import KIM_SPLIT
+    from benchmarks.reference import TARGETS
     from bertcnn_tf.significance import format_p
     from bertcnn_tf.significance import mcnemar_p
 
@@ -180,7 +180,7 @@ def row_of(target, measured, met):
 
 
 def targets_markdown():
-    from benchmarks.accuracy import read_runs
+    from benchmarks.accuracy_report import read_runs
     from benchmarks.head_cost import RESULTS as HEAD_COST
     from benchmarks.memory import RESULTS as MEMORY
     from benchmarks.speed import RESULTS as SPEED

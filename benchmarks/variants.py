@@ -15,15 +15,15 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from benchmarks.accuracy import DATASETS  # noqa: E402
-from benchmarks.accuracy import MODEL_ORDER  # noqa: E402
-from benchmarks.accuracy import VARIANT_DEFAULTS  # noqa: E402
-from benchmarks.accuracy import correct_flags  # noqa: E402
-from benchmarks.accuracy import default_setups  # noqa: E402
-from benchmarks.accuracy import format_setting  # noqa: E402
-from benchmarks.accuracy import read_runs  # noqa: E402
-from benchmarks.accuracy import setup_of  # noqa: E402
+from benchmarks.accuracy_report import MODEL_ORDER  # noqa: E402
+from benchmarks.accuracy_report import VARIANT_DEFAULTS  # noqa: E402
+from benchmarks.accuracy_report import correct_flags  # noqa: E402
+from benchmarks.accuracy_report import default_setups  # noqa: E402
+from benchmarks.accuracy_report import format_setting  # noqa: E402
+from benchmarks.accuracy_report import read_runs  # noqa: E402
+from benchmarks.accuracy_report import setup_of  # noqa: E402
 from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.reference import DATASETS  # noqa: E402
 from bertcnn_tf.significance import format_p  # noqa: E402
 from bertcnn_tf.significance import mcnemar_p  # noqa: E402
 from bertcnn_tf.significance import paired_comparison  # noqa: E402
