@@ -122,13 +122,11 @@ def accuracy_targets(rows, cross_validated=()):
     # evaluation split.
     compared = []
     for dataset in setups:
-        if cell(dataset, "keras_hub_cls")[0] is None:
+        cnn, cls = cell(dataset, "cnn")[0], cell(dataset, "keras_hub_cls")[0]
+        if cls is None:
             continue
         folded = over_every_example(dataset)
-        if folded:
-            compared.append((dataset, *folded, True))
-        else:
-            compared.append((dataset, cell(dataset, "cnn")[0], cell(dataset, "keras_hub_cls")[0], one_split(dataset), False))
+        compared.append((dataset, *folded, True) if folded else (dataset, cnn, cls, one_split(dataset), False))
     behind = [f"{d} {text}" for d, cnn, cls, text, _ in compared if cnn < cls]
     by_folds = [f"{d} {text}" for d, cnn, cls, text, folded in compared if folded and cnn >= cls]
     lines.append(row_of(
