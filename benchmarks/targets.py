@@ -93,6 +93,9 @@ def accuracy_targets(rows, cross_validated=()):
     ))
     tests = discordant_counts(rows)
 
+    def versus(cnn, cls):
+        return f"{cnn:.1f} {'<' if cnn < cls else '≥'} {cls:.1f}"
+
     def one_split(dataset):
         """'90.0 < 90.7 (p 0.13-0.68, pooled 0.37)': both heads' means over the seeds on the
         evaluation split, with McNemar's p per seed and over the seeds pooled."""
@@ -102,7 +105,7 @@ def accuracy_targets(rows, cross_validated=()):
         p = "" if not ps else f" (p {format_p(ps[0])})" if len(ps) == 1 else (
             f" (p {format_p(ps[0])}-{format_p(ps[-1])}, pooled "
             f"{format_p(mcnemar_p(sum(a for a, _ in counts), sum(b for _, b in counts)))})")
-        return f"{cnn:.1f} {'<' if cnn < cls else '≥'} {cls:.1f}{p}"
+        return versus(cnn, cls) + p
 
     def over_every_example(dataset):
         """(cnn, cls, '90.1 < 90.3 over 10 folds, every example once (p 0.25; one split ...)')
@@ -113,7 +116,7 @@ def accuracy_targets(rows, cross_validated=()):
         k = KIM_FOLDS[dataset]
         first, second, _ = discordant_over_folds(folds, dataset, setups[dataset], k)
         return cnn, cls, (
-            f"{cnn:.1f} {'<' if cnn < cls else '≥'} {cls:.1f} over {k} folds, every example once "
+            f"{versus(cnn, cls)} over {k} folds, every example once "
             f"(p {format_p(mcnemar_p(first, second))}; one split: {one_split(dataset)})"
         )
 
