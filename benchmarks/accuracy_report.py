@@ -38,7 +38,7 @@ MODEL_ORDER = ["cnn", "keras_hub_cls", "mean", "max", "cls", "seed"]
 MODEL_NAMES = {"cnn": "BERT-CNN (ours)", "keras_hub_cls": "keras-hub BertTextClassifier ([CLS])", "mean": "masked mean pooling"}
 
 # Training settings an experiment may change, with the defaults users get (TrainingConfig's).
-CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling")
+CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling", "with_cls_token")
 VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
@@ -61,6 +61,15 @@ def setup_of(settings):
 def hashable(value):
     """A setting as a key part: JSON gives back kernel sizes as a list."""
     return tuple(value) if isinstance(value, list) else value
+
+
+def baseline_setup(setup):
+    """The setup of the CLS runs to pair with cnn runs of `setup`: CLS has no CNN head settings
+    (they are None in its rows), so a variant that only reshapes the CNN head pairs with CLS at
+    otherwise the same setup."""
+    epochs, learning_rate, sequence_length, *variants = setup
+    return (epochs, learning_rate, sequence_length, *(
+        None if name in CNN_HEAD_SETTINGS else value for name, value in zip(VARIANT_DEFAULTS, variants)))
 
 
 def describe_setup(setup):
@@ -112,8 +121,8 @@ def has_every_split(row):
 
 def discordant_counts(rows, first="cnn", second="keras_hub_cls", split=None):
     """{(dataset, setup, seed): (examples, only `first` right, only `second` right)}, wherever
-    both ran on the same setup and seed and stored their per-example correctness; on the
-    evaluation split, or on `split` where it was also evaluated."""
+    both ran on the same setup (`second` on its `baseline_setup`) and seed and stored their
+    per-example correctness; on the evaluation split, or on `split` where it was also evaluated."""
     runs = {}
     for row in rows:
         bits = row.get("correct") if split is None else row.get("also", {}).get(split, {}).get("correct")
@@ -121,7 +130,7 @@ def discordant_counts(rows, first="cnn", second="keras_hub_cls", split=None):
             runs[(row["dataset"], setup_of(row["settings"]), row["seed"], row["model"])] = bits
     counts = {}
     for (dataset, setup, seed, model), bits in sorted(runs.items(), key=str):
-        other = runs.get((dataset, setup, seed, second))
+        other = runs.get((dataset, baseline_setup(setup), seed, second))
         if model == first and other is not None:
             pair = paired_comparison(correct_flags(bits), correct_flags(other))
             counts[(dataset, setup, seed)] = (pair["examples"], pair["first_only"], pair["second_only"])
@@ -145,7 +154,8 @@ def paired_comparisons(rows, first="cnn", second="keras_hub_cls", split=None):
     if not lines:
         return ""
     header = [
-        f"Paired: the examples only {first} or only {second} gets right, same setup and seed "
+        f"Paired: the examples only {first} or only {second} gets right, same setup and seed; a variant "
+        f"of the CNN head's shape against {second} at otherwise the same setup "
         "(McNemar's exact test; p above 0.05: the gap is not significant at the 5% level).",
         "",
         f"| run | examples | only {first} right | only {second} right | p |",
@@ -174,8 +184,10 @@ def cross_validated_score(runs, folds):
 
 def discordant_over_folds(groups, dataset, setup, folds, first="cnn", second="keras_hub_cls"):
     """(examples only `first` gets right, only `second`, folds both ran) summed over the folds of
-    a `fold_groups` experiment; each example is in one fold, so the sums are one paired test."""
-    ones, others = (groups.get((dataset, setup, model, folds), {}) for model in (first, second))
+    a `fold_groups` experiment (`second` at its `baseline_setup`); each example is in one fold, so
+    the sums are one paired test."""
+    ones = groups.get((dataset, setup, first, folds), {})
+    others = groups.get((dataset, baseline_setup(setup), second, folds), {})
     pairs = [
         paired_comparison(correct_flags(ones[f]["correct"]), correct_flags(others[f]["correct"]))
         for f in sorted(set(ones) & set(others)) if ones[f].get("correct") and others[f].get("correct")
@@ -401,7 +413,8 @@ def refresh_accuracy():
             "cross-validation over all.csv, stratified, the same folds for every head; each fold trains on the "
             "rest (10% of it held out for choosing the epoch) and scores its fold. Cells: mean ± standard "
             "deviation over the folds. Paired: the examples only one head gets right, summed over the folds "
-            "both ran; McNemar's exact test. The pooled row sums those counts over the datasets at their defaults, "
+            "both ran (a variant of the CNN head's shape against CLS at otherwise the same setup); McNemar's "
+            "exact test. The pooled row sums those counts over the datasets at their defaults, "
             "whose examples are all different, so it too is one valid test.\n\n" + cross_validation
         )
     command = "python benchmarks/accuracy.py --data-dir ../shared/data --datasets ... --models cnn,keras_hub_cls,mean --seeds 1,2,3"

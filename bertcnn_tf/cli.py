@@ -98,7 +98,11 @@ def compare_command(args):
         for head in heads:
             print(f"\n=== head={head} seed={seed} ===")
             output = os.path.join(args.output, head if len(seeds) == 1 else os.path.join(head, f"seed-{seed}"))
-            run, report = train(train_examples, output, dataclasses.replace(config, head=head, seed=seed), held_out, test)
+            # --with-cls-token reshapes every head but "cls", which is that vector already.
+            head_config = dataclasses.replace(
+                config, head=head, seed=seed, with_cls_token=None if head == "cls" else config.with_cls_token
+            )
+            run, report = train(train_examples, output, head_config, held_out, test)
             if report is None:  # a multi-worker worker other than the chief
                 continue
             scores[head].append({"seed": seed, **{k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}})
@@ -253,7 +257,7 @@ def kernel_sizes(text):
 
 
 def add_cnn_head_flags(parser):
-    """--kernel-sizes, --filters, --pooling: the cnn head's shape (None: the classifier's default)."""
+    """--kernel-sizes, --filters, --pooling, --with-cls-token: the head's shape (None: the classifier's default)."""
     parser.add_argument(
         "--kernel-sizes", type=kernel_sizes,
         help="the cnn head's convolution widths, comma-separated (default 3,4,5)",
@@ -261,6 +265,10 @@ def add_cnn_head_flags(parser):
     parser.add_argument("--filters", type=int, help="the cnn head's filters per width (default 128)")
     parser.add_argument(
         "--pooling", choices=POOLING_MODES, help="the cnn head's masked pooling over time (default max)"
+    )
+    parser.add_argument(
+        "--with-cls-token", action="store_const", const=True,
+        help="also give the classifier the [CLS] token's vector, beside the head's features (not for --head cls)",
     )
 
 

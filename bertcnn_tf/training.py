@@ -75,6 +75,7 @@ class TrainingConfig:
     kernel_sizes: tuple = None
     filters: int = None
     pooling: str = None  # "max", "mean" or "max_mean"
+    with_cls_token: bool = None  # also the [CLS] vector beside the head's features
     head_warmup_epochs: int = 0
     head_learning_rate: float = 1e-3  # the head-only warm-up's rate
     # Fine-tuning: the head's rate over learning_rate.
@@ -118,8 +119,13 @@ def build_classifier(config, num_classes):
 
 
 def head_shape(config):
-    """The "cnn" head's settings that `config` sets, as `BertCNNClassifier` arguments."""
-    shape = {"kernel_sizes": config.kernel_sizes, "filters": config.filters, "pooling": config.pooling}
+    """The head's shape settings that `config` sets, as `BertCNNClassifier` arguments."""
+    shape = {
+        "kernel_sizes": config.kernel_sizes,
+        "filters": config.filters,
+        "pooling": config.pooling,
+        "with_cls_token": config.with_cls_token,
+    }
     return {name: value for name, value in shape.items() if value is not None}
 
 

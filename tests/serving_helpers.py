@@ -28,14 +28,16 @@ PAIRS_B = ["loved it", "", "refund", "the plot was boring and the actors were ba
 
 
 def make_run(
-    head="cnn", multi_label=False, text_pair=False, sequence_length=16, truncate="waterfall", dtype=None
+    head="cnn", multi_label=False, text_pair=False, sequence_length=16, truncate="waterfall", dtype=None,
+    with_cls_token=False,
 ):
     """A `Run` around a tiny random `BertCNNClassifier` with three labels."""
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
         tiny_tokenizer(), sequence_length=sequence_length, truncate=truncate
     )
     model = bertcnn_tf.BertCNNClassifier(
-        tiny_backbone(dtype=dtype), num_classes=len(LABELS), preprocessor=preprocessor, head=head, filters=8
+        tiny_backbone(dtype=dtype), num_classes=len(LABELS), preprocessor=preprocessor, head=head, filters=8,
+        with_cls_token=with_cls_token,
     )
     settings = {
         "backbone": "tiny-random",

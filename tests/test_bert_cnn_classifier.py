@@ -36,6 +36,26 @@ def test_logits_do_not_depend_on_padding(head, pooling, texts):
     np.testing.assert_allclose(short, long, atol=1e-5)
 
 
+@pytest.mark.parametrize("head", ["cnn", "mean"])
+def test_with_cls_token_gives_the_dense_layer_the_cls_vector_beside_the_head(head, texts):
+    model = tiny_classifier(head, with_cls_token=True, dropout=0.0)
+    tokens = model.preprocessor(texts)
+    sequence = model.backbone(tokens)["sequence_output"]
+    features = model.head_layer(sequence, padding_mask=tokens["padding_mask"])
+    expected = model.get_layer("logits")(keras.ops.concatenate([features, sequence[:, 0, :]], axis=-1))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(tokens)), keras.ops.convert_to_numpy(expected), atol=1e-5
+    )
+    width = 8 * 3 if head == "cnn" else 16  # tiny backbone: hidden 16; filters 8 x 3 widths
+    assert model.get_layer("logits").kernel.shape == (width + 16, 3)
+    np.testing.assert_allclose(logits(model, texts, 16), logits(model, texts, 128), atol=1e-5)
+
+
+def test_with_cls_token_on_the_cls_head_is_a_clear_error():
+    with pytest.raises(ValueError, match="with_cls_token=False"):
+        tiny_classifier("cls", with_cls_token=True)
+
+
 def test_seed_head_depends_on_its_fixed_length(texts):
     model = tiny_classifier("seed", sequence_length=16)
     assert model.input["token_ids"].shape == (None, 16)
@@ -82,11 +102,12 @@ def test_keras_file_round_trip(head, texts, tmp_path):
 
 def test_config_round_trip_keeps_every_argument(texts):
     model = tiny_classifier(
-        "cnn", kernel_sizes=(2, 4), filters=5, pooling="mean", dropout=0.25, activation="softmax"
+        "cnn", kernel_sizes=(2, 4), filters=5, pooling="mean", with_cls_token=True, dropout=0.25,
+        activation="softmax",
     )
     restored = BertCNNClassifier.from_config(model.get_config())
     restored.set_weights(model.get_weights())
-    for key in ("head", "kernel_sizes", "filters", "pooling", "dropout", "activation", "num_classes"):
+    for key in ("head", "kernel_sizes", "filters", "pooling", "with_cls_token", "dropout", "activation", "num_classes"):
         assert restored.get_config()[key] == model.get_config()[key]
     # A config holds no vocabulary (keras-hub keeps it as an asset), so
     # compare on token ids.

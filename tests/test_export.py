@@ -61,7 +61,8 @@ def single(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
-    return _export(tmp_path_factory, make_run(multi_label=True), "tags")
+    # With the [CLS] vector beside the CNN's features, so that head option is exported too.
+    return _export(tmp_path_factory, make_run(multi_label=True, with_cls_token=True), "tags")
 
 
 @pytest.fixture(scope="module")

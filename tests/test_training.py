@@ -219,7 +219,7 @@ def test_cli_sets_the_cnn_head_shape_and_the_run_keeps_it(tmp_path, tiny_preset,
     code, out, err = run_cli(
         capsys, "train", "--train", train_csv, "--output", run_dir, "--backbone", tiny_preset,
         "--epochs", 1, "--batch-size", 8, "--sequence-length", 32,
-        "--kernel-sizes", "2,3", "--filters", 6, "--pooling", "max_mean",
+        "--kernel-sizes", "2,3", "--filters", 6, "--pooling", "max_mean", "--with-cls-token",
     )
     assert code == 0, out + err
     run = load_run(str(run_dir))
@@ -227,6 +227,7 @@ def test_cli_sets_the_cnn_head_shape_and_the_run_keeps_it(tmp_path, tiny_preset,
     assert (run.model.filters, run.model.pooling) == (6, "max_mean")
     assert run.model.get_layer("text_cnn").output.shape[-1] == 6 * 2 * 2  # 2 widths, max and mean
     assert (run.settings["kernel_sizes"], run.settings["filters"]) == ([2, 3], 6)
+    assert run.model.with_cls_token and run.settings["with_cls_token"] is True
     with pytest.raises(SystemExit):
         main(["train", "--train", str(train_csv), "--output", str(tmp_path / "bad"), "--kernel-sizes", "3,x"])
     assert "positive integers joined by commas" in capsys.readouterr().err
@@ -315,7 +316,7 @@ def test_cli_compare_over_seeds_reports_mean_std_and_a_test_per_seed(tmp_path, t
     code, out, _ = run_cli(
         capsys, "compare", "--train", train_csv, "--test", test_csv, "--output", tmp_path / "cmp",
         "--heads", "cnn,cls", "--seeds", "1,2", "--backbone", tiny_preset, "--epochs", 1,
-        "--batch-size", 8, "--sequence-length", 32,
+        "--batch-size", 8, "--sequence-length", 32, "--with-cls-token",
     )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
@@ -329,6 +330,8 @@ def test_cli_compare_over_seeds_reports_mean_std_and_a_test_per_seed(tmp_path, t
         for seed in (1, 2):
             settings = json.loads((tmp_path / "cmp" / head / f"seed-{seed}" / "settings.json").read_text())
             assert settings["head"] == head and settings["seed"] == seed
+            # The flag reshapes the heads it fits; "cls" is the [CLS] vector already.
+            assert settings["with_cls_token"] is (None if head == "cls" else True)
     assert [(p["seed"], p["examples"]) for p in summary["paired"]] == [(1, 9), (2, 9)]
     assert "mean ± std over 2 seeds" in out
 

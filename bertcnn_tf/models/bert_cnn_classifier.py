@@ -9,6 +9,7 @@ from keras_hub.src.utils.preset_utils import load_json
 
 from bertcnn_tf.backbones import DEFAULT_SEQUENCE_LENGTH
 from bertcnn_tf.backbones import load_backbone
+from bertcnn_tf.layers import ClsTokenPooling
 from bertcnn_tf.models.heads import HEADS
 from bertcnn_tf.models.heads import default_dropout
 from bertcnn_tf.models.heads import make_head
@@ -51,6 +52,10 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         kernel_sizes: tuple of ints. `TextCNN` window widths, for `"cnn"`.
         filters: int. Feature maps per kernel size, for `"cnn"`.
         pooling: `"max"`, `"mean"` or `"max_mean"`, for `"cnn"`.
+        with_cls_token: bool. Also give the `Dense` layer the [CLS] token's
+            vector, concatenated to the head's features: the sentence summary
+            BERT was trained to build, beside the n-gram features. Not for
+            `"cls"`, which is that vector alone. Defaults to `False`.
         dropout: float or `None`. Dropout before the `Dense` layer; `None`
             uses 0.1 (0.2 for `"seed"`, as in the article).
         activation: Optional activation of the outputs; `None` gives logits,
@@ -101,6 +106,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         kernel_sizes=(3, 4, 5),
         filters=128,
         pooling="max",
+        with_cls_token=False,
         dropout=None,
         activation=None,
         **kwargs,
@@ -108,6 +114,11 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         if head not in HEADS:
             raise ValueError(
                 f"`head` must be one of {HEADS}. Received: head={head!r}"
+            )
+        if with_cls_token and head == "cls":
+            raise ValueError(
+                'with_cls_token=True would give head="cls" its [CLS] vector '
+                "twice. Pass with_cls_token=False, or another head."
             )
         sequence_length = None
         if head == "seed":
@@ -130,6 +141,11 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         self.head_layer = make_head(
             head, kernel_sizes, filters, pooling, dtype=backbone.dtype_policy
         )
+        self.cls_token_layer = (
+            ClsTokenPooling(dtype=backbone.dtype_policy, name="cls_token")
+            if with_cls_token
+            else None
+        )
         self.output_dropout = keras.layers.Dropout(
             default_dropout(head) if dropout is None else dropout,
             dtype=backbone.dtype_policy,
@@ -149,6 +165,10 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         }
         sequence = backbone(inputs)["sequence_output"]
         features = self.head_layer(sequence, padding_mask=inputs["padding_mask"])
+        if self.cls_token_layer is not None:
+            features = keras.layers.Concatenate(
+                dtype=backbone.dtype_policy, name="head_and_cls_token"
+            )([features, self.cls_token_layer(sequence)])
         outputs = self.output_dense(self.output_dropout(features))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -158,6 +178,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         self.kernel_sizes = tuple(kernel_sizes)
         self.filters = filters
         self.pooling = pooling
+        self.with_cls_token = with_cls_token
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
 
@@ -267,6 +288,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                 "kernel_sizes": list(self.kernel_sizes),
                 "filters": self.filters,
                 "pooling": self.pooling,
+                "with_cls_token": self.with_cls_token,
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
             }
