@@ -195,12 +195,15 @@ def discordant_over_folds(groups, dataset, setup, folds, first="cnn", second="ke
     return sum(p["first_only"] for p in pairs), sum(p["second_only"] for p in pairs), len(pairs)
 
 
-def cross_validation_table(rows):
+def cross_validation_table(rows, at_defaults_only=False):
     """Markdown: mean accuracy over the folds per dataset and head beside Kim (2014), and the
     examples only the CNN or only CLS gets right, summed over the folds (each example is tested once);
-    then those sums pooled over the datasets at their defaults, whose examples are all different."""
+    then those sums pooled over the datasets at their defaults, whose examples are all different.
+    Every setup run, or only each dataset's `default_setups` one."""
     groups = fold_groups(rows)
     defaults = default_setups(rows)
+    if at_defaults_only:
+        groups = {key: runs for key, runs in groups.items() if defaults.get(key[0]) == key[1]}
     pooled = []
     if not groups:
         return ""

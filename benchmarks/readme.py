@@ -73,7 +73,7 @@ def kim_protocol_tables(rows, cross_validated):
     if on_test.count("\n") > 1:  # more than the header
         parts.append(on_test)
     if cross_validated:
-        parts.append(cross_validation_table(cross_validated))
+        parts.append(cross_validation_table(cross_validated, at_defaults_only=True))
     if parts:
         parts.insert(0, "Scored as Kim (2014) scored (the main table uses one split per dataset): sst2 on "
                         "the SST-2 test set, and 10-fold cross-validation over the whole dataset.")
