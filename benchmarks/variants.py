@@ -4,9 +4,10 @@
 
 Reads `results/accuracy.jsonl` (written by `accuracy.py`, which also refreshes this section) and
 pairs every run of a non-default setup with the default setup's run of the same dataset, model,
-seed and epochs. For each variant and model: the change in score per dataset, and, pooled over
-the single-label runs, the examples only the variant gets right against only the default, with
-McNemar's exact test on those sums.
+seed, fold and epochs. For each variant and model: the change in score per dataset, and, pooled
+over the single-label runs, the examples only the variant gets right against only the default,
+with McNemar's exact test on those sums; once for the runs on each dataset's own split, once for
+the cross-validation folds.
 """
 
 import os
@@ -32,19 +33,19 @@ SECTION = "variants against the defaults"
 
 
 def variant_pairs(rows):
-    """{(variant, model): [(dataset, seed, default row, variant row)]}, same epochs; a variant
-    is what its setup changes from its dataset's default setup, as `describe_change` words it."""
+    """{(variant, model): [(dataset, seed, default row, variant row)]}, same epochs and fold; a
+    variant is what its setup changes from its dataset's default setup, as `describe_change` words it."""
     defaults = default_setups(rows)
     runs = {}
     for row in rows:
         if not row.get("max_train"):
-            runs[(row["dataset"], row["model"], row["seed"], setup_of(row["settings"]))] = row
+            runs[(row["dataset"], row["model"], row["seed"], row.get("fold"), setup_of(row["settings"]))] = row
     pairs = {}
-    for (dataset, model, seed, setup), row in runs.items():
+    for (dataset, model, seed, fold, setup), row in runs.items():
         default = defaults.get(dataset)
         if default is None or setup == default or setup[0] != default[0]:
             continue  # the default itself, or another budget of epochs
-        base = runs.get((dataset, model, seed, default))
+        base = runs.get((dataset, model, seed, fold, default))
         if base is not None:
             pairs.setdefault((describe_change(setup, default), model), []).append((dataset, seed, base, row))
     return pairs
@@ -64,13 +65,16 @@ def describe_change(setup, default):
     return ", ".join(parts)
 
 
-def variants_markdown(rows):
-    """A table: per variant and model, its change per dataset and the pooled paired test."""
+def variants_markdown(rows, runs_are="seeds"):
+    """A table: per variant and model, its change per dataset (mean over the paired runs, which
+    are `runs_are`) and the pooled paired test; "" where no variant has a default to pair with."""
     lines = [
-        "| variant | model | change per dataset, points (seeds) | only the variant right / only the default | McNemar p, pooled |",
+        f"| variant | model | change per dataset, points ({runs_are}) | only the variant right / only the default | McNemar p, pooled |",
         "|---|---|---|---|---|",
     ]
     pairs = variant_pairs(rows)
+    if not pairs:
+        return ""
     for variant, model in sorted(pairs, key=lambda key: (key[0], MODEL_ORDER.index(key[1]))):
         found = pairs[(variant, model)]
         changes, variant_only, default_only, tested = [], 0, 0, 0
@@ -89,19 +93,29 @@ def variants_markdown(rows):
             + (f"{variant_only} / {default_only} ({tested} of {len(found)} runs) | "
                f"{format_p(mcnemar_p(variant_only, default_only))} |" if tested else "– | – |")
         )
-    note = (
+    return "\n".join(lines)
+
+
+def refresh_variants(rows=None, folds=None):
+    """Rewrites the section from the runs on each dataset's split (`rows`) and the
+    cross-validation folds (`folds`); by default both read from the results file."""
+    body = (
         "Each variant run is paired with the default setup's run of the same dataset, model, seed and "
         "epochs (for goemotions the default includes `--tune-threshold`). The change per dataset is "
         "the mean over those seeds. The pooled test sums the discordant examples over the runs "
         "that stored per-example results (not goemotions, which is multi-label, nor runs from before "
         "the harness stored them); seeds of one dataset share their examples, so where seeds repeat "
-        "the pooled p is, if anything, too small: a pooled p above 0.05 means no significant difference."
+        "the pooled p is, if anything, too small: a pooled p above 0.05 means no significant difference.\n\n"
+        + variants_markdown(read_runs() if rows is None else rows)
     )
-    return note + "\n\n" + "\n".join(lines)
-
-
-def refresh_variants(rows=None):
-    body = variants_markdown(read_runs() if rows is None else rows)
+    cross_validated = variants_markdown(read_runs(cross_validated=True) if folds is None else folds, "folds")
+    if cross_validated:
+        body += (
+            "\n\nThe same by 10-fold cross-validation (`--folds 10`): each fold of a variant paired with the "
+            "default's same fold. Each example is in one fold, so the pooled counts are one valid test, and the change "
+            "per dataset is the change in the mean over the folds; a row with fewer folds than 10 is partial.\n\n"
+            + cross_validated
+        )
     update_results_section(SECTION, f"Command: `python benchmarks/variants.py`.\n\n{body}\n")
     return body
 
