@@ -53,8 +53,8 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         filters: int. Feature maps per kernel size, for `"cnn"`.
         pooling: `"max"`, `"mean"` or `"max_mean"`, for `"cnn"`.
         with_cls_token: bool. Also give the `Dense` layer the [CLS] token's
-            vector, concatenated to the head's features: the sentence summary
-            BERT was trained to build, beside the n-gram features. Not for
+            vector, concatenated to the head's features: BERT's summary of
+            the whole text beside the head's n-gram features. Not for
             `"cls"`, which is that vector alone. Defaults to `False`.
         dropout: float or `None`. Dropout before the `Dense` layer; `None`
             uses 0.1 (0.2 for `"seed"`, as in the article).
