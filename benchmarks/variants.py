@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.accuracy_report import MODEL_ORDER  # noqa: E402
 from benchmarks.accuracy_report import VARIANT_DEFAULTS  # noqa: E402
+from benchmarks.accuracy_report import baseline_setup  # noqa: E402
 from benchmarks.accuracy_report import correct_flags  # noqa: E402
 from benchmarks.accuracy_report import default_setups  # noqa: E402
 from benchmarks.accuracy_report import format_setting  # noqa: E402
@@ -30,11 +31,14 @@ from bertcnn_tf.significance import mcnemar_p  # noqa: E402
 from bertcnn_tf.significance import paired_comparison  # noqa: E402
 
 SECTION = "variants against the defaults"
+BASELINE = "keras_hub_cls"
 
 
 def variant_pairs(rows):
-    """{(variant, model): [(dataset, seed, default row, variant row)]}, same epochs and fold; a
-    variant is what its setup changes from its dataset's default setup, as `describe_change` words it."""
+    """{(variant, model): [(dataset, seed, default row, variant row, baseline row)]}, same epochs
+    and fold; a variant is what its setup changes from its dataset's default setup, as
+    `describe_change` words it. The baseline row is CLS's run at its defaults (None for CLS itself
+    and where CLS has no such run): a variant that helps a head may or may not close its gap to CLS."""
     defaults = default_setups(rows)
     runs = {}
     for row in rows:
@@ -47,7 +51,8 @@ def variant_pairs(rows):
             continue  # the default itself, or another budget of epochs
         base = runs.get((dataset, model, seed, fold, default))
         if base is not None:
-            pairs.setdefault((describe_change(setup, default), model), []).append((dataset, seed, base, row))
+            baseline = None if model == BASELINE else runs.get((dataset, BASELINE, seed, fold, baseline_setup(default)))
+            pairs.setdefault((describe_change(setup, default), model), []).append((dataset, seed, base, row, baseline))
     return pairs
 
 
@@ -65,33 +70,45 @@ def describe_change(setup, default):
     return ", ".join(parts)
 
 
+def pooled_discordant(pairs):
+    """'12 / 9 (3 of 4 runs) | 0.66' over the (first, second) row pairs that stored per-example
+    results: the examples only the first gets right and only the second, summed; '– | –' if none."""
+    first_only, second_only, tested = 0, 0, 0
+    for first, second in pairs:
+        if first.get("correct") and second.get("correct"):
+            counts = paired_comparison(correct_flags(first["correct"]), correct_flags(second["correct"]))
+            first_only += counts["first_only"]
+            second_only += counts["second_only"]
+            tested += 1
+    if not tested:
+        return "– | –"
+    return f"{first_only} / {second_only} ({tested} of {len(pairs)} runs) | {format_p(mcnemar_p(first_only, second_only))}"
+
+
 def variants_markdown(rows, runs_are="seeds"):
     """A table: per variant and model, its change per dataset (mean over the paired runs, which
-    are `runs_are`) and the pooled paired test; "" where no variant has a default to pair with."""
+    are `runs_are`), the pooled paired test against the default, and against CLS at its defaults
+    on the same runs; "" where no variant has a default to pair with."""
     lines = [
-        f"| variant | model | change per dataset, points ({runs_are}) | only the variant right / only the default | McNemar p, pooled |",
-        "|---|---|---|---|---|",
+        f"| variant | model | change per dataset, points ({runs_are}) | only the variant right / only the default | McNemar p, pooled "
+        f"| only the variant right / only {BASELINE} at its defaults | McNemar p, pooled |",
+        "|---|---|---|---|---|---|---|",
     ]
     pairs = variant_pairs(rows)
     if not pairs:
         return ""
     for variant, model in sorted(pairs, key=lambda key: (key[0], MODEL_ORDER.index(key[1]))):
         found = pairs[(variant, model)]
-        changes, variant_only, default_only, tested = [], 0, 0, 0
+        changes = []
         for dataset in DATASETS:
-            deltas = [100 * (row["score"] - base["score"]) for d, _, base, row in found if d == dataset]
+            deltas = [100 * (row["score"] - base["score"]) for d, _, base, row, _ in found if d == dataset]
             if deltas:
                 changes.append(f"{dataset} {sum(deltas) / len(deltas):+.1f} ({len(deltas)})")
-        for _, _, base, row in found:
-            if base.get("correct") and row.get("correct"):
-                counts = paired_comparison(correct_flags(row["correct"]), correct_flags(base["correct"]))
-                variant_only += counts["first_only"]
-                default_only += counts["second_only"]
-                tested += 1
+        against_baseline = [(row, baseline) for *_, row, baseline in found if baseline is not None]
         lines.append(
             f"| {variant} | {model} | {', '.join(changes)} | "
-            + (f"{variant_only} / {default_only} ({tested} of {len(found)} runs) | "
-               f"{format_p(mcnemar_p(variant_only, default_only))} |" if tested else "– | – |")
+            f"{pooled_discordant([(row, base) for _, _, base, row, _ in found])} | "
+            f"{pooled_discordant(against_baseline) if against_baseline else '– | –'} |"
         )
     return "\n".join(lines)
 

@@ -1,0 +1,52 @@
+"""The variants report pairs each run with the default's and with CLS's, run for run.
+
+Synthetic rows only: the benchmark results and the datasets are not part of the tests.
+"""
+
+from benchmarks.accuracy_report import VARIANT_DEFAULTS
+from benchmarks.accuracy_report import CNN_HEAD_SETTINGS
+from benchmarks.variants import variants_markdown
+from bertcnn_tf.training import TrainingConfig
+
+
+def row(model, correct, fold=0, **changes):
+    settings = {
+        "epochs": 3,
+        "learning_rate": TrainingConfig.learning_rate,
+        "sequence_length": TrainingConfig.sequence_length,
+        **VARIANT_DEFAULTS,
+        **changes,
+    }
+    if model == "keras_hub_cls":  # CLS rows carry no CNN head settings
+        settings.update(dict.fromkeys(CNN_HEAD_SETTINGS))
+    return {"dataset": "cr", "model": model, "seed": 1, "fold": fold, "settings": settings,
+            "score": correct.count("1") / len(correct), "correct": correct}
+
+
+def test_a_cnn_variant_is_counted_against_the_default_cnn_and_against_cls_on_the_same_fold():
+    rows = [
+        row("cnn", "1100"), row("keras_hub_cls", "1010"),
+        row("cnn", "1111", head_learning_rate_multiplier=1.0),
+        # Another fold's CLS run must not be paired with fold 0.
+        row("keras_hub_cls", "0000", fold=1),
+    ]
+    table = variants_markdown(rows, "folds").splitlines()
+    assert len(table) == 3
+    # Against the default CNN: the variant alone gets examples 3 and 4 right, the default none;
+    # against CLS: 2 and 4 against none.
+    assert table[2].startswith("| head_learning_rate_multiplier 1 | cnn | cr +50.0 (1) | 2 / 0 (1 of 1 runs) | 0.50 | 2 / 0 (1 of 1 runs) | 0.50 |")
+
+
+def test_a_cls_variant_has_no_cls_column():
+    rows = [
+        row("cnn", "1100"), row("cnn", "0110", dropout=0.5),
+        row("keras_hub_cls", "1100"), row("keras_hub_cls", "1110", dropout=0.5),
+    ]
+    table = {line.split(" | ")[1]: line for line in variants_markdown(rows).splitlines()[2:]}
+    assert table["keras_hub_cls"].endswith("| 1 / 0 (1 of 1 runs) | 1.00 | – | – |")
+    assert table["cnn"].endswith("| 1 / 1 (1 of 1 runs) | 1.00 | 1 / 1 (1 of 1 runs) | 1.00 |")
+
+
+def test_without_a_cls_run_at_the_defaults_the_cls_column_is_a_dash():
+    rows = [row("cnn", "1100"), row("cnn", "0110", dropout=0.5), row("keras_hub_cls", "1110", dropout=0.5)]
+    assert variants_markdown(rows).splitlines()[2].endswith("| 1 / 1 (1 of 1 runs) | 1.00 | – | – |")
