@@ -104,11 +104,10 @@ def variants_markdown(rows, runs_are="seeds"):
             deltas = [100 * (row["score"] - base["score"]) for d, _, base, row, _ in found if d == dataset]
             if deltas:
                 changes.append(f"{dataset} {sum(deltas) / len(deltas):+.1f} ({len(deltas)})")
-        against_baseline = [(row, baseline) for *_, row, baseline in found if baseline is not None]
         lines.append(
             f"| {variant} | {model} | {', '.join(changes)} | "
             f"{pooled_discordant([(row, base) for _, _, base, row, _ in found])} | "
-            f"{pooled_discordant(against_baseline) if against_baseline else '– | –'} |"
+            f"{pooled_discordant([(row, baseline) for *_, row, baseline in found if baseline is not None])} |"
         )
     return "\n".join(lines)
 
