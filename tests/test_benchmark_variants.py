@@ -3,8 +3,8 @@
 Synthetic rows only: the benchmark results and the datasets are not part of the tests.
 """
 
-from benchmarks.accuracy_report import VARIANT_DEFAULTS
 from benchmarks.accuracy_report import CNN_HEAD_SETTINGS
+from benchmarks.accuracy_report import VARIANT_DEFAULTS
 from benchmarks.variants import variants_markdown
 from bertcnn_tf.training import TrainingConfig
 
