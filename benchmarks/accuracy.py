@@ -188,6 +188,11 @@ def main(argv=None):
         "--head-learning-rate-multiplier", type=float,
         default=VARIANT_DEFAULTS["head_learning_rate_multiplier"],
     )
+    parser.add_argument(
+        "--output-learning-rate-multiplier", type=float,
+        default=VARIANT_DEFAULTS["output_learning_rate_multiplier"],
+        help="the classifier Dense's rate over --learning-rate (default: the head's)",
+    )
     parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
     parser.add_argument("--ema-momentum", type=float, default=VARIANT_DEFAULTS["ema_momentum"])
     add_cnn_head_flags(parser)  # applied to the cnn model only

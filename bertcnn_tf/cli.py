@@ -301,6 +301,11 @@ def add_training_flags(parser):
         help="fine-tuning: the head learns at this multiple of --learning-rate (default 20; 1: one rate for all)",
     )
     parser.add_argument(
+        "--output-learning-rate-multiplier", type=float,
+        help="fine-tuning: the classifier Dense learns at this multiple of --learning-rate "
+        "(default: the head's multiplier)",
+    )
+    parser.add_argument(
         "--layer-decay", type=float,
         help="fine-tuning: each backbone layer learns at this multiple of the rate of the one above (default 1)",
     )

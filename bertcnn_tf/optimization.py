@@ -158,17 +158,41 @@ def make_optimizer(
     return optimizer
 
 
-def head_learning_rate_multipliers(model, factor):
+def head_learning_rate_multipliers(model, factor, output_factor=None):
     """{variable path: factor} for every trainable variable outside `model.backbone`.
 
     For a keras-hub task (a `BertCNNClassifier`, keras-hub's
     `BertTextClassifier`): the head is what fine-tuning starts from random.
-    Empty when `factor` is 1.
+    `output_factor` gives the task's last layer (its `output_dense`, the
+    classifier) a rate of its own, so the convolutions and the classifier
+    can learn at different speeds; `None`: `factor`, like the rest of the
+    head. Variables at 1 are left out, so the map is empty when both are 1.
+
+    Example:
+    ```python
+    import keras_hub
+    from bertcnn_tf.models import BertCNNClassifier
+    from bertcnn_tf.optimization import head_learning_rate_multipliers
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=16,
+    )
+    model = BertCNNClassifier(backbone, num_classes=3)
+    multipliers = head_learning_rate_multipliers(model, 1, output_factor=20)
+    multipliers[model.output_dense.kernel.path]  # 20.0
+    ```
     """
-    if factor == 1:
-        return {}
+    output_factor = factor if output_factor is None else output_factor
     backbone = {id(v) for v in model.backbone.trainable_variables}
-    return {v.path: float(factor) for v in model.trainable_variables if id(v) not in backbone}
+    output = getattr(model, "output_dense", None)
+    output = {id(v) for v in output.trainable_variables} if output is not None else set()
+    multipliers = {
+        v.path: float(output_factor if id(v) in output else factor)
+        for v in model.trainable_variables
+        if id(v) not in backbone
+    }
+    return {path: value for path, value in multipliers.items() if value != 1.0}
 
 
 def layer_decay_learning_rate_multipliers(backbone, decay):

@@ -80,6 +80,8 @@ class TrainingConfig:
     head_learning_rate: float = 1e-3  # the head-only warm-up's rate
     # Fine-tuning: the head's rate over learning_rate.
     head_learning_rate_multiplier: float = HEAD_LEARNING_RATE_MULTIPLIER
+    # Fine-tuning: the classifier Dense's rate over learning_rate; None: the head's.
+    output_learning_rate_multiplier: float = None
     # Fine-tuning: each backbone layer's rate over the one above's; 1: all alike.
     layer_decay: float = 1.0
     # Fine-tuning: validate and keep the moving average of the weights with
@@ -274,11 +276,12 @@ def check_config(config):
             "tune_threshold applies to multi-label runs only (single-label runs take the "
             "most probable label); drop --tune-threshold or add --multi-label."
         )
-    if config.head_learning_rate_multiplier <= 0:
-        raise ValueError(
-            "head_learning_rate_multiplier must be positive (1 keeps the head at the backbone's "
-            f"rate), not {config.head_learning_rate_multiplier}."
-        )
+    for name in ("head_learning_rate_multiplier", "output_learning_rate_multiplier"):
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise ValueError(
+                f"{name} must be positive (1 keeps it at the backbone's rate), not {value}."
+            )
     check_layer_decay(config.layer_decay)
     if config.ema_momentum is not None and not 0 < config.ema_momentum < 1:
         raise ValueError(
@@ -393,7 +396,11 @@ def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_
             clip_norm=config.clip_norm,
             precision=config.precision,
             learning_rate_multipliers={
-                **head_learning_rate_multipliers(model, config.head_learning_rate_multiplier),
+                **head_learning_rate_multipliers(
+                    model,
+                    config.head_learning_rate_multiplier,
+                    output_factor=config.output_learning_rate_multiplier,
+                ),
                 **layer_decay_learning_rate_multipliers(model.backbone, config.layer_decay),
             },
             ema_momentum=config.ema_momentum,

@@ -76,6 +76,18 @@ def test_head_learning_rate_multipliers_name_every_head_variable_and_no_backbone
     assert head_learning_rate_multipliers(model, 1) == {}
 
 
+def test_output_factor_gives_the_classifier_dense_a_rate_of_its_own():
+    model = tiny_classifier()
+    output_paths = {v.path for v in model.output_dense.trainable_variables}
+    head_paths = set(head_learning_rate_multipliers(model, 20))
+    assert output_paths and output_paths < head_paths
+    # The convolutions at the backbone's rate, the classifier at 20x.
+    assert head_learning_rate_multipliers(model, 1, output_factor=20) == dict.fromkeys(output_paths, 20.0)
+    split = head_learning_rate_multipliers(model, 5, output_factor=1)
+    assert set(split) == head_paths - output_paths and set(split.values()) == {5.0}
+    assert head_learning_rate_multipliers(model, 20, output_factor=None) == dict.fromkeys(head_paths, 20.0)
+
+
 def test_layer_decay_slows_each_layer_below_the_top_and_leaves_the_pooler_alone():
     backbone = tiny_backbone()  # two transformer layers
     multipliers = layer_decay_learning_rate_multipliers(backbone, 0.5)
@@ -107,21 +119,36 @@ def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_pre
 
     monkeypatch.setattr(bertcnn_tf.training, "make_optimizer", spy)
     examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
-    config = quick_config(tiny_preset, epochs=1, head_learning_rate_multiplier=5, layer_decay=0.8)
+    config = quick_config(
+        tiny_preset, epochs=1, head_learning_rate_multiplier=5, output_learning_rate_multiplier=30,
+        layer_decay=0.8,
+    )
     run, _ = train(examples, str(tmp_path / "run"), config)
     head_paths = {v.path for v in run.model.trainable_variables} - {v.path for v in run.model.backbone.trainable_variables}
+    output_paths = {v.path for v in run.model.output_dense.trainable_variables}
     layers = layer_decay_learning_rate_multipliers(run.model.backbone, 0.8)
-    assert built[0].learning_rate_multipliers == {**{path: 5.0 for path in head_paths}, **layers}
+    assert built[0].learning_rate_multipliers == {
+        **{path: 5.0 for path in head_paths - output_paths},
+        **{path: 30.0 for path in output_paths},
+        **layers,
+    }
     # The defaults, as `bertcnn train` without the flags gets them: the head at 20x, no layer decay.
     args = build_parser().parse_args(["train", "--train", "train.csv", "--output", "run"])
     assert training_config(args).head_learning_rate_multiplier == 20
     assert training_config(args).layer_decay == 1
+    assert training_config(args).output_learning_rate_multiplier is None
     args = build_parser().parse_args(["train", "--train", "t.csv", "--output", "r", "--layer-decay", "0.9"])
     assert training_config(args).layer_decay == 0.9
+    args = build_parser().parse_args(
+        ["train", "--train", "t.csv", "--output", "r", "--output-learning-rate-multiplier", "20"]
+    )
+    assert training_config(args).output_learning_rate_multiplier == 20
     with pytest.raises(ValueError, match="layer_decay must be in"):
         train(examples, str(tmp_path / "bad_decay"), quick_config(tiny_preset, layer_decay=2))
     with pytest.raises(ValueError, match="head_learning_rate_multiplier must be positive"):
         train(examples, str(tmp_path / "bad"), quick_config(tiny_preset, head_learning_rate_multiplier=0))
+    with pytest.raises(ValueError, match="output_learning_rate_multiplier must be positive"):
+        train(examples, str(tmp_path / "bad_output"), quick_config(tiny_preset, output_learning_rate_multiplier=-1))
 
 
 def test_ema_momentum_keeps_the_best_epochs_average_of_the_weights(tmp_path, tiny_preset):
