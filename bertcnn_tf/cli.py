@@ -5,6 +5,7 @@ bertcnn train --train train.csv --output runs/first [--validation dev.csv] [--te
 bertcnn evaluate --model runs/first --data test.csv
 bertcnn predict --model runs/first "where is my parcel?" "charged twice"
 bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean [--seeds 1,2,3]
+bertcnn compare --train train.csv --output runs/rates --heads cnn --head-learning-rate-multipliers 1,20
 bertcnn export --model runs/first --export-dir saved_models/first
 bertcnn check-serving saved_models/first
 bertcnn demo
@@ -84,29 +85,31 @@ def compare_command(args):
     heads = [head.strip() for head in args.heads.split(",") if head.strip()]
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
     config = training_config(args)
+    candidates = compare_candidates(heads, args.head_learning_rate_multipliers)
     all_train = read_split(args, args.train, config)
     validation = read_split(args, args.validation, config) if args.validation else None
     test = read_split(args, args.test, config) if args.test else None
     split = "test" if test is not None else "validation"
-    scores, paired = {head: [] for head in heads}, []
+    scores, paired = {name: [] for name, _, _ in candidates}, []
     for seed in seeds:
         train_examples, held_out = all_train, validation
         if validation is None:  # split once per seed, so that every head is scored on the same rows
             train_examples, held_out = stratified_split(all_train, config.validation_split, seed)
         scored = test if test is not None else held_out
         correct = {}
-        for head in heads:
-            print(f"\n=== head={head} seed={seed} ===")
-            output = os.path.join(args.output, head if len(seeds) == 1 else os.path.join(head, f"seed-{seed}"))
+        for name, head, changes in candidates:
+            print(f"\n=== {name} seed={seed} ===")
+            output = os.path.join(args.output, name if len(seeds) == 1 else os.path.join(name, f"seed-{seed}"))
             # --with-cls-token reshapes every head but "cls", which is that vector already.
             head_config = dataclasses.replace(
-                config, head=head, seed=seed, with_cls_token=None if head == "cls" else config.with_cls_token
+                config, head=head, seed=seed, with_cls_token=None if head == "cls" else config.with_cls_token,
+                **changes,
             )
             run, report = train(train_examples, output, head_config, held_out, test)
             if report is None:  # a multi-worker worker other than the chief
                 continue
-            scores[head].append({"seed": seed, **{k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}})
-            correct[head] = correct_per_example(run, scored, config.batch_size)
+            scores[name].append({"seed": seed, **{k: report["splits"][split][k] for k in ("accuracy", "macro_f1")}})
+            correct[name] = correct_per_example(run, scored, config.batch_size)
         paired += [
             {"first": first, "second": second, "seed": seed, **paired_comparison(correct[first], correct[second])}
             for first, second in itertools.combinations(correct, 2)
@@ -122,17 +125,33 @@ def compare_command(args):
     return 0
 
 
+def compare_candidates(heads, multipliers_text):
+    """[(name, head, TrainingConfig changes)]: each head once, or, given head learning-rate
+    multipliers ("1,20"), once per multiplier, named "cnn-1x", "cnn-20x"."""
+    if not multipliers_text:
+        return [(head, head, {}) for head in heads]
+    multipliers = parse_numbers(multipliers_text, "--head-learning-rate-multipliers", float, "1,20")
+    if any(factor <= 0 for factor in multipliers):
+        raise DataError(f"--head-learning-rate-multipliers {multipliers_text!r}: give positive numbers, such as 1,20")
+    return [
+        (f"{head}-{factor:g}x", head, {"head_learning_rate_multiplier": factor})
+        for head in heads
+        for factor in multipliers
+    ]
+
+
 def print_comparison(split, seeds, results, paired, multi_label):
     from bertcnn_tf.significance import format_p
 
     over = f" (mean ± std over {len(seeds)} seeds)" if len(seeds) > 1 else ""
-    print(f"\n{'head':<6} {split + ' accuracy':>20} {split + ' macro-F1':>20}{over}")
+    width = max(6, *(len(name) for name in results))
+    print(f"\n{'head':<{width}} {split + ' accuracy':>20} {split + ' macro-F1':>20}{over}")
     for head, result in results.items():
         cells = [
             f"{result[metric]:.4f}" + (f" ± {result[metric + '_std']:.4f}" if len(seeds) > 1 else "")
             for metric in ("accuracy", "macro_f1")
         ]
-        print(f"{head:<6} {cells[0]:>20} {cells[1]:>20}")
+        print(f"{head:<{width}} {cells[0]:>20} {cells[1]:>20}")
     if paired:
         exact = " (all of its labels right)" if multi_label else ""
         print(f"\nPaired, each seed's heads on the same {split} examples{exact}: McNemar's exact test")
@@ -158,13 +177,20 @@ def summarize_seeds(runs):
 
 
 def parse_seeds(text):
+    return parse_numbers(text, "--seeds", int, "1,2,3")
+
+
+def parse_numbers(text, flag, kind, example):
+    """"1,2,3" -> [1, 2, 3]: one or more different numbers of `kind` (int or float), or a
+    DataError naming `flag` and an `example` of what it takes."""
+    noun = "whole numbers" if kind is int else "numbers"
     try:
-        seeds = [int(seed) for seed in text.split(",") if seed.strip()]
+        numbers = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise DataError(f"--seeds {text!r}: give whole numbers separated by commas, such as 1,2,3") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise DataError(f"--seeds {text!r}: give one or more different whole numbers, such as 1,2,3")
-    return seeds
+        raise DataError(f"{flag} {text!r}: give {noun} separated by commas, such as {example}") from None
+    if not numbers or len(set(numbers)) != len(numbers):
+        raise DataError(f"{flag} {text!r}: give one or more different {noun}, such as {example}")
+    return numbers
 
 
 def evaluate_command(args):
@@ -356,6 +382,11 @@ def build_parser():
     compare.add_argument("--heads", default="cnn,cls,mean", help="comma-separated heads")
     compare.add_argument(
         "--seeds", help="comma-separated seeds, such as 1,2,3: every head trains once per seed (default: --seed)"
+    )
+    compare.add_argument(
+        "--head-learning-rate-multipliers",
+        help="comma-separated, such as 1,20: train every head once at each of these head learning-rate "
+        "multipliers, named cnn-1x, cnn-20x (small two-class sets can do better at 1, many classes need 20)",
     )
     compare.set_defaults(handler=compare_command)
 

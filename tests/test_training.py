@@ -363,6 +363,35 @@ def test_cli_compare_over_seeds_reports_mean_std_and_a_test_per_seed(tmp_path, t
     assert "mean ± std over 2 seeds" in out
 
 
+def test_cli_compare_trains_each_head_at_each_head_learning_rate(tmp_path, tiny_preset, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(3))
+    code, out, _ = run_cli(
+        capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp", "--heads", "cnn",
+        "--head-learning-rate-multipliers", "1,20", "--backbone", tiny_preset, "--epochs", 1,
+        "--batch-size", 8, "--sequence-length", 32,
+    )
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert list(summary["heads"]) == ["cnn-1x", "cnn-20x"]
+    for name, factor in (("cnn-1x", 1), ("cnn-20x", 20)):
+        settings = json.loads((tmp_path / "cmp" / name / "settings.json").read_text())
+        assert settings["head"] == "cnn" and settings["head_learning_rate_multiplier"] == factor
+    [pair] = summary["paired"]
+    assert (pair["first"], pair["second"]) == ("cnn-1x", "cnn-20x")
+    assert "seed 42, cnn-1x vs cnn-20x:" in out
+
+
+@pytest.mark.parametrize("multipliers", ["1,x", "1,1", "0,20"])
+def test_cli_compare_refuses_bad_head_learning_rate_multipliers(tmp_path, multipliers, capsys):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
+    code, _, err = run_cli(
+        capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp",
+        "--head-learning-rate-multipliers", multipliers,
+    )
+    assert code == 2 and "--head-learning-rate-multipliers" in err and "such as 1,20" in err
+    assert "Traceback" not in err and not (tmp_path / "cmp").exists()
+
+
 @pytest.mark.parametrize("seeds", ["1,x", "1,1", ","])
 def test_cli_compare_refuses_bad_seeds(tmp_path, seeds, capsys):
     train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
