@@ -131,7 +131,7 @@ def compare_candidates(heads, multipliers_text):
     if not multipliers_text:
         return [(head, head, {}) for head in heads]
     multipliers = parse_numbers(multipliers_text, "--head-learning-rate-multipliers", float, "1,20")
-    if any(factor <= 0 for factor in multipliers):
+    if not all(factor > 0 for factor in multipliers):  # also refuses "nan"
         raise DataError(f"--head-learning-rate-multipliers {multipliers_text!r}: give positive numbers, such as 1,20")
     return [
         (f"{head}-{factor:g}x", head, {"head_learning_rate_multiplier": factor})

@@ -278,7 +278,7 @@ def check_config(config):
         )
     for name in ("head_learning_rate_multiplier", "output_learning_rate_multiplier"):
         value = getattr(config, name)
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # also refuses NaN
             raise ValueError(
                 f"{name} must be positive (1 keeps it at the backbone's rate), not {value}."
             )

@@ -381,7 +381,7 @@ def test_cli_compare_trains_each_head_at_each_head_learning_rate(tmp_path, tiny_
     assert "seed 42, cnn-1x vs cnn-20x:" in out
 
 
-@pytest.mark.parametrize("multipliers", ["1,x", "1,1", "0,20"])
+@pytest.mark.parametrize("multipliers", ["1,x", "1,1", "0,20", "nan"])
 def test_cli_compare_refuses_bad_head_learning_rate_multipliers(tmp_path, multipliers, capsys):
     train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
     code, _, err = run_cli(
