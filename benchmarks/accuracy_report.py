@@ -42,7 +42,8 @@ CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling", "with_cls_token")
 VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
-                 "head_learning_rate_multiplier", "output_learning_rate_multiplier", "layer_decay", "ema_momentum", "batch_size",
+                 "head_learning_rate_multiplier", "output_learning_rate_multiplier", "layer_decay",
+                 "ema_momentum", "batch_size",
                  *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
