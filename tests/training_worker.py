@@ -67,9 +67,10 @@ def mirrored(out, preset=None):
     for strategy, per_replica in (("one-device", 8), ("mirrored", 4)):
         config = quick_config(preset, strategy=strategy, batch_size=per_replica, dropout=0.0)
         run, _ = train(examples, os.path.join(out, strategy), config)
-        results[strategy] = run.model.get_weights()
+        # By path, so that a mismatch names every weight it touches.
+        results[strategy] = {v.path: v.numpy() for v in run.model.weights}
     for strategy, weights in results.items():
-        np.savez(os.path.join(out, f"{strategy}.npz"), *weights)
+        np.savez(os.path.join(out, f"{strategy}.npz"), **weights)
 
 
 def multi_worker(out, preset):
