@@ -229,7 +229,9 @@ def cross_validation_table(rows, at_defaults_only=False):
             + f" | {KIM_2014.get(dataset, '–')} | {paired[0]} | {paired[1]} |"
         )
         if paired_folds and setup == defaults.get(dataset):
-            pooled.append((dataset, first, second))
+            # A dataset not yet through every fold says so, as its own row does.
+            name = dataset if paired_folds == folds else f"{dataset} ({paired_folds} of {folds} folds)"
+            pooled.append((name, first, second))
     if len(pooled) > 1:
         first, second = sum(p[1] for p in pooled), sum(p[2] for p in pooled)
         lines.append(

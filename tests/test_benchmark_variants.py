@@ -50,3 +50,21 @@ def test_a_cls_variant_has_no_cls_column():
 def test_without_a_cls_run_at_the_defaults_the_cls_column_is_a_dash():
     rows = [row("cnn", "1100"), row("cnn", "0110", dropout=0.5), row("keras_hub_cls", "1110", dropout=0.5)]
     assert variants_markdown(rows).splitlines()[2].endswith("| 1 / 1 (1 of 1 runs) | 1.00 | – | – |")
+
+
+def test_the_pooled_row_names_a_dataset_that_has_not_run_every_fold():
+    from benchmarks.accuracy_report import cross_validation_table
+
+    def folded(dataset, model, correct, fold):
+        return {**row(model, correct, fold=fold), "dataset": dataset, "folds": 2,
+                "accuracy": correct.count("1") / len(correct)}
+
+    rows = [
+        folded("cr", "cnn", "1100", 0), folded("cr", "keras_hub_cls", "1010", 0),
+        folded("cr", "cnn", "1100", 1), folded("cr", "keras_hub_cls", "0100", 1),
+        folded("mr", "cnn", "1110", 0), folded("mr", "keras_hub_cls", "0111", 0),
+    ]
+    pooled = cross_validation_table(rows, at_defaults_only=True).splitlines()[-1]
+    # cr: 1 / 1 and 1 / 0; mr: 1 / 1, over its one fold of two.
+    assert pooled.startswith("| pooled: cr, mr (1 of 2 folds) at the defaults |")
+    assert "| 3 / 2 |" in pooled
