@@ -221,7 +221,8 @@ def cross_validation_table(rows, at_defaults_only=False):
                 cells.append("–")
                 continue
             mean, std, done, _ = cross_validated_score(runs, folds)
-            cells.append(f"{mean:.1f} ± {std:.1f} ({done} of {folds} folds)")
+            spread = f" ± {std:.1f}" if done > 1 else ""  # one fold has no spread to show
+            cells.append(f"{mean:.1f}{spread} ({done} of {folds} folds)")
         first, second, paired_folds = discordant_over_folds(groups, dataset, setup, folds)
         paired = (f"{first} / {second} ({paired_folds} folds)", format_p(mcnemar_p(first, second))) if paired_folds else ("–", "–")
         lines.append(
