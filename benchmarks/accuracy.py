@@ -195,6 +195,7 @@ def main(argv=None):
     )
     parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
     parser.add_argument("--ema-momentum", type=float, default=VARIANT_DEFAULTS["ema_momentum"])
+    parser.add_argument("--label-smoothing", type=float, default=VARIANT_DEFAULTS["label_smoothing"])
     add_cnn_head_flags(parser)  # applied to the cnn model only
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
     parser.add_argument("--table", action="store_true", help="only rebuild the tables, the plot and the README results from the results file; train nothing")

@@ -340,6 +340,10 @@ def add_training_flags(parser):
         help="fine-tuning: validate and keep the moving average of the weights, with this momentum per step "
         "(e.g. 0.99; default: off)",
     )
+    parser.add_argument(
+        "--label-smoothing", type=float,
+        help="spread this share of each target evenly over the classes (e.g. 0.1; default 0)",
+    )
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")

@@ -87,6 +87,8 @@ class TrainingConfig:
     # Fine-tuning: validate and keep the moving average of the weights with
     # this momentum per step (AveragedWeights); None: the weights themselves.
     ema_momentum: float = None
+    # The share of each target spread evenly over the classes; 0: none.
+    label_smoothing: float = 0.0
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False
@@ -288,6 +290,10 @@ def check_config(config):
             "ema_momentum must be in (0, 1) (0.99 averages over about the last 100 steps), "
             f"not {config.ema_momentum}."
         )
+    if not 0 <= config.label_smoothing < 1:  # also refuses NaN
+        raise ValueError(
+            f"label_smoothing must be in [0, 1) (0.1 is usual; 0: none), not {config.label_smoothing}."
+        )
     if config.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {config.batch_size}.")
     if config.filters is not None and config.filters < 1:
@@ -362,7 +368,7 @@ def warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epo
         model.load_weights(done)
         return
     model.backbone.trainable = False
-    loss, metrics = loss_and_metrics(config.multi_label, config.threshold)
+    loss, metrics = loss_and_metrics(config.multi_label, config.threshold, config.label_smoothing)
     model.compile(
         optimizer=GlobalClipAdamW(config.head_learning_rate, global_clipnorm=config.clip_norm),
         loss=loss,
@@ -386,7 +392,7 @@ def warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epo
 
 def fit_whole_model(model, train_data, validation_data, config, dirs, steps_per_epoch):
     model.backbone.trainable = True
-    loss, metrics = loss_and_metrics(config.multi_label, config.threshold)
+    loss, metrics = loss_and_metrics(config.multi_label, config.threshold, config.label_smoothing)
     model.compile(
         optimizer=make_optimizer(
             config.learning_rate,

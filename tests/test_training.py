@@ -166,6 +166,37 @@ def test_ema_momentum_keeps_the_best_epochs_average_of_the_weights(tmp_path, tin
     assert training_config(build_parser().parse_args(["train", "--train", "t.csv", "--output", "r"])).ema_momentum is None
 
 
+def test_label_smoothing_reaches_the_loss_the_settings_and_the_command_line(tmp_path, tiny_preset):
+    examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
+    run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1, label_smoothing=0.2))
+    assert run.model.loss.get_config()["label_smoothing"] == 0.2
+    assert run.settings["label_smoothing"] == 0.2
+    args = build_parser().parse_args(["train", "--train", "t.csv", "--output", "r", "--label-smoothing", "0.1"])
+    assert training_config(args).label_smoothing == 0.1
+    assert training_config(build_parser().parse_args(["train", "--train", "t.csv", "--output", "r"])).label_smoothing == 0.0
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_label_smoothing_stops_rewarding_ever_more_confident_logits(multi_label):
+    from bertcnn_tf.metrics import loss_and_metrics
+
+    target = np.array([[1.0, 0.0]], dtype="float32")
+    confident, more_confident = np.array([[4.0, -4.0]]), np.array([[40.0, -40.0]])
+    plain = loss_and_metrics(multi_label)[0]
+    smoothed = loss_and_metrics(multi_label, label_smoothing=0.2)[0]
+    assert float(plain(target, more_confident)) < float(plain(target, confident))
+    assert float(smoothed(target, more_confident)) > float(smoothed(target, confident))
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, float("nan")])
+def test_label_smoothing_out_of_range_is_refused(share):
+    from bertcnn_tf.training import TrainingConfig
+    from bertcnn_tf.training import check_config
+
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        check_config(TrainingConfig(label_smoothing=share))
+
+
 def test_balanced_weights_make_classes_count_equally():
     targets = np.eye(2, dtype="float32")[[0, 0, 0, 1]]
     weights = balanced_sample_weights(targets)
