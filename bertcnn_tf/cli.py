@@ -6,6 +6,7 @@ bertcnn evaluate --model runs/first --data test.csv
 bertcnn predict --model runs/first "where is my parcel?" "charged twice"
 bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean [--seeds 1,2,3]
 bertcnn compare --train train.csv --output runs/rates --heads cnn --head-learning-rate-multipliers 1,20
+bertcnn compare --train train.csv --output runs/smoothing --heads cnn,cls --label-smoothings 0,0.1
 bertcnn export --model runs/first --export-dir saved_models/first
 bertcnn check-serving saved_models/first
 bertcnn demo
@@ -14,6 +15,7 @@ bertcnn demo
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 
@@ -73,7 +75,6 @@ def train_command(args):
 
 def compare_command(args):
     """Trains each head with the same budget, seeds and examples, then tests their gaps."""
-    import itertools
     import os
 
     from bertcnn_tf.data import stratified_split
@@ -85,7 +86,7 @@ def compare_command(args):
     heads = [head.strip() for head in args.heads.split(",") if head.strip()]
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
     config = training_config(args)
-    candidates = compare_candidates(heads, args.head_learning_rate_multipliers)
+    candidates = compare_candidates(heads, args.head_learning_rate_multipliers, args.label_smoothings)
     all_train = read_split(args, args.train, config)
     validation = read_split(args, args.validation, config) if args.validation else None
     test = read_split(args, args.test, config) if args.test else None
@@ -125,18 +126,30 @@ def compare_command(args):
     return 0
 
 
-def compare_candidates(heads, multipliers_text):
-    """[(name, head, TrainingConfig changes)]: each head once, or, given head learning-rate
-    multipliers ("1,20"), once per multiplier, named "cnn-1x", "cnn-20x"."""
-    if not multipliers_text:
-        return [(head, head, {}) for head in heads]
-    multipliers = parse_numbers(multipliers_text, "--head-learning-rate-multipliers", float, "1,20")
-    if not all(factor > 0 for factor in multipliers):  # also refuses "nan"
-        raise DataError(f"--head-learning-rate-multipliers {multipliers_text!r}: give positive numbers, such as 1,20")
+def compare_candidates(heads, multipliers_text=None, smoothings_text=None):
+    """[(name, head, TrainingConfig changes)]: every head once per combination of the values
+    given, head learning-rate multipliers ("1,20": named "cnn-1x", "cnn-20x") and label
+    smoothings ("0,0.1": "cnn-ls0", "cnn-ls0.1"); each head once, named as it is, given neither.
+
+    >>> [name for name, _, _ in compare_candidates(["cnn", "cls"], "1,20", "0,0.1")][:3]
+    ['cnn-1x-ls0', 'cnn-1x-ls0.1', 'cnn-20x-ls0']
+    """
+    axes = []
+    if multipliers_text:
+        multipliers = parse_numbers(multipliers_text, "--head-learning-rate-multipliers", float, "1,20")
+        if not all(factor > 0 for factor in multipliers):  # also refuses "nan"
+            raise DataError(f"--head-learning-rate-multipliers {multipliers_text!r}: give positive numbers, such as 1,20")
+        axes.append([(f"{factor:g}x", "head_learning_rate_multiplier", factor) for factor in multipliers])
+    if smoothings_text:
+        smoothings = parse_numbers(smoothings_text, "--label-smoothings", float, "0,0.1")
+        if not all(0 <= share < 1 for share in smoothings):  # also refuses "nan"
+            raise DataError(f"--label-smoothings {smoothings_text!r}: give numbers in [0, 1), such as 0,0.1")
+        axes.append([(f"ls{share:g}", "label_smoothing", share) for share in smoothings])
     return [
-        (f"{head}-{factor:g}x", head, {"head_learning_rate_multiplier": factor})
+        ("-".join([head, *(tag for tag, _, _ in combination)]), head,
+         {field: value for _, field, value in combination})
         for head in heads
-        for factor in multipliers
+        for combination in itertools.product(*axes)
     ]
 
 
@@ -391,6 +404,12 @@ def build_parser():
         "--head-learning-rate-multipliers",
         help="comma-separated, such as 1,20: train every head once at each of these head learning-rate "
         "multipliers, named cnn-1x, cnn-20x (small two-class sets can do better at 1, many classes need 20)",
+    )
+    compare.add_argument(
+        "--label-smoothings",
+        help="comma-separated, such as 0,0.1: train every head once at each of these label smoothings, "
+        "named cnn-ls0, cnn-ls0.1 (0.1 lifted the cnn head on small sets and many classes, not on all); "
+        "with --head-learning-rate-multipliers, once per pair",
     )
     compare.set_defaults(handler=compare_command)
 

@@ -394,32 +394,52 @@ def test_cli_compare_over_seeds_reports_mean_std_and_a_test_per_seed(tmp_path, t
     assert "mean ± std over 2 seeds" in out
 
 
-def test_cli_compare_trains_each_head_at_each_head_learning_rate(tmp_path, tiny_preset, capsys):
+@pytest.mark.parametrize(
+    "flag, values, field, runs",
+    [
+        ("--head-learning-rate-multipliers", "1,20", "head_learning_rate_multiplier", {"cnn-1x": 1, "cnn-20x": 20}),
+        ("--label-smoothings", "0,0.1", "label_smoothing", {"cnn-ls0": 0.0, "cnn-ls0.1": 0.1}),
+    ],
+)
+def test_cli_compare_trains_each_head_at_each_value_given(tmp_path, tiny_preset, capsys, flag, values, field, runs):
     train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(3))
     code, out, _ = run_cli(
         capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp", "--heads", "cnn",
-        "--head-learning-rate-multipliers", "1,20", "--backbone", tiny_preset, "--epochs", 1,
-        "--batch-size", 8, "--sequence-length", 32,
+        flag, values, "--backbone", tiny_preset, "--epochs", 1, "--batch-size", 8, "--sequence-length", 32,
     )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
-    assert list(summary["heads"]) == ["cnn-1x", "cnn-20x"]
-    for name, factor in (("cnn-1x", 1), ("cnn-20x", 20)):
+    assert list(summary["heads"]) == list(runs)
+    for name, value in runs.items():
         settings = json.loads((tmp_path / "cmp" / name / "settings.json").read_text())
-        assert settings["head"] == "cnn" and settings["head_learning_rate_multiplier"] == factor
+        assert settings["head"] == "cnn" and settings[field] == value
     [pair] = summary["paired"]
-    assert (pair["first"], pair["second"]) == ("cnn-1x", "cnn-20x")
-    assert "seed 42, cnn-1x vs cnn-20x:" in out
+    assert (pair["first"], pair["second"]) == tuple(runs)
+    assert f"seed 42, {' vs '.join(runs)}:" in out
 
 
-@pytest.mark.parametrize("multipliers", ["1,x", "1,1", "0,20", "nan"])
-def test_cli_compare_refuses_bad_head_learning_rate_multipliers(tmp_path, multipliers, capsys):
-    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
-    code, _, err = run_cli(
-        capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp",
-        "--head-learning-rate-multipliers", multipliers,
+def test_compare_candidates_cross_multipliers_with_smoothings():
+    from bertcnn_tf.cli import compare_candidates
+
+    assert compare_candidates(["cnn", "cls"]) == [("cnn", "cnn", {}), ("cls", "cls", {})]
+    candidates = compare_candidates(["cnn", "cls"], "1,20", "0,0.1")
+    assert [name for name, _, _ in candidates] == [
+        f"{head}-{rate}-{share}" for head in ("cnn", "cls") for rate in ("1x", "20x") for share in ("ls0", "ls0.1")
+    ]
+    assert candidates[3] == (
+        "cnn-20x-ls0.1", "cnn", {"head_learning_rate_multiplier": 20.0, "label_smoothing": 0.1}
     )
-    assert code == 2 and "--head-learning-rate-multipliers" in err and "such as 1,20" in err
+
+
+@pytest.mark.parametrize(
+    "flag, values, example",
+    [("--head-learning-rate-multipliers", bad, "such as 1,20") for bad in ("1,x", "1,1", "0,20", "nan")]
+    + [("--label-smoothings", bad, "such as 0,0.1") for bad in ("0,x", "0,0", "1", "-0.1", "nan")],
+)
+def test_cli_compare_refuses_bad_lists_of_settings(tmp_path, capsys, flag, values, example):
+    train_csv = write_csv(tmp_path / "train.csv", sentiment_rows(2))
+    code, _, err = run_cli(capsys, "compare", "--train", train_csv, "--output", tmp_path / "cmp", flag, values)
+    assert code == 2 and flag in err and example in err
     assert "Traceback" not in err and not (tmp_path / "cmp").exists()
 
 
