@@ -408,7 +408,8 @@ def build_parser():
     compare.add_argument(
         "--label-smoothings",
         help="comma-separated, such as 0,0.1: train every head once at each of these label smoothings, "
-        "named cnn-ls0, cnn-ls0.1 (0.1 lifted the cnn head on small sets and many classes, not on all); "
+        "named cnn-ls0, cnn-ls0.1 (0.1 lifted the cnn head on small single-label sets and many classes, "
+        "cost it on multi-label goemotions); "
         "with --head-learning-rate-multipliers, once per pair",
     )
     compare.set_defaults(handler=compare_command)
