@@ -212,7 +212,7 @@ def main(argv=None):
                 for fold in folds:  # the heads of one fold together, so a cut-short run leaves pairs
                     for model in args.models.split(","):
                         settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
-                                    "sequence_length": args.sequence_length}
+                                    "sequence_length": args.sequence_length, "multi_label": dataset in MULTI_LABEL}
                         settings.update(variant_settings(args, dataset, model))
                         probe = {"dataset": dataset, "model": model, "seed": seed, "settings": settings,
                                  "max_train": args.max_train, "folds": args.folds, "fold": fold}

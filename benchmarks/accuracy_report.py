@@ -27,6 +27,7 @@ from benchmarks.reference import PUBLISHED_BERT  # noqa: E402
 from benchmarks.reference import PUBLISHED_BERT_ALSO  # noqa: E402
 from benchmarks.reference import PUBLISHED_NOTE  # noqa: E402
 from benchmarks.reference import TARGETS  # noqa: E402
+from bertcnn_tf.metrics import default_label_smoothing  # noqa: E402
 from bertcnn_tf.significance import format_p  # noqa: E402
 from bertcnn_tf.significance import mcnemar_p  # noqa: E402
 from bertcnn_tf.significance import paired_comparison  # noqa: E402
@@ -47,16 +48,26 @@ VARIANT_DEFAULTS = {
                  *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
-BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0}
+BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0, "label_smoothing": 0.0}
+# Settings whose default (None) the training run resolves from the data, as rows record it.
+RESOLVED_DEFAULTS = {"label_smoothing": lambda settings: default_label_smoothing(settings.get("multi_label", False))}
 
 
 def setup_of(settings):
-    """The training budget and settings that make runs comparable, as a tuple."""
+    """The training budget and settings that make runs comparable, as a tuple; a setting a row
+    records at what its default resolves to for that data counts as the default."""
     return (
         settings["epochs"], settings["learning_rate"], settings["sequence_length"],
-        *(hashable(settings.get(name, BEFORE_SETTING_EXISTED.get(name, default)))
-          for name, default in VARIANT_DEFAULTS.items()),
+        *(setting_of(settings, name, default) for name, default in VARIANT_DEFAULTS.items()),
     )
+
+
+def setting_of(settings, name, default):
+    """One setting of a row, as its setup holds it (`setup_of`)."""
+    value = hashable(settings.get(name, BEFORE_SETTING_EXISTED.get(name, default)))
+    if name in RESOLVED_DEFAULTS and value == RESOLVED_DEFAULTS[name](settings):
+        return default
+    return value
 
 
 def hashable(value):

@@ -92,7 +92,8 @@ def refresh_readme():
         "Measured here on 2 CPU cores with the offline all-MiniLM-L6-v2 backbone; commands, "
         "machine, versions and more rows in [benchmarks/RESULTS.md](benchmarks/RESULTS.md). "
         "Accuracy: each head fine-tuned with the same budget at the defaults users get, the largest "
-        "budget run per dataset (a seed count of 1 is a single run); the variants tried are in RESULTS.md.",
+        "budget run per dataset (a seed count of 1 is a single run; a dataset not listed has not yet run on "
+        "its own split at today's defaults); the variants tried, and the runs at earlier defaults, are in RESULTS.md.",
     ]
     accuracy_rows = read_runs()
     if accuracy_rows:

@@ -355,7 +355,7 @@ def add_training_flags(parser):
     )
     parser.add_argument(
         "--label-smoothing", type=float,
-        help="spread this share of each target evenly over the classes (e.g. 0.1; default 0)",
+        help="spread this share of each target evenly over the classes (0: none; default 0.1 single-label, 0 multi-label)",
     )
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
@@ -408,8 +408,8 @@ def build_parser():
     compare.add_argument(
         "--label-smoothings",
         help="comma-separated, such as 0,0.1: train every head once at each of these label smoothings, "
-        "named cnn-ls0, cnn-ls0.1 (0.1 lifted the cnn head on small single-label sets and many classes, "
-        "cost it on multi-label goemotions); "
+        "named cnn-ls0, cnn-ls0.1 (0.1, the single-label default, lifted the cnn head on small single-label "
+        "sets and many classes, cost it on multi-label goemotions); "
         "with --head-learning-rate-multipliers, once per pair",
     )
     compare.set_defaults(handler=compare_command)

@@ -30,6 +30,7 @@ from bertcnn_tf.evaluation import classification_metrics
 from bertcnn_tf.evaluation import plot_training_curves
 from bertcnn_tf.evaluation import write_report
 from bertcnn_tf.inference import predict_probabilities
+from bertcnn_tf.metrics import default_label_smoothing
 from bertcnn_tf.metrics import loss_and_metrics
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimization import GlobalClipAdamW
@@ -87,8 +88,9 @@ class TrainingConfig:
     # Fine-tuning: validate and keep the moving average of the weights with
     # this momentum per step (AveragedWeights); None: the weights themselves.
     ema_momentum: float = None
-    # The share of each target spread evenly over the classes; 0: none.
-    label_smoothing: float = 0.0
+    # The share of each target spread evenly over the classes; 0: none;
+    # None: `default_label_smoothing` (0.1 single-label, 0 multi-label).
+    label_smoothing: float = None
     class_weight: str = None  # None or "balanced"
     precision: str = "float32"
     xla: bool = False
@@ -107,6 +109,14 @@ class TrainingConfig:
     tpu: str = None  # a TPU name or grpc:// address; default $TPU_NAME
     static_shapes: bool = False  # every batch [batch_size, sequence_length]; always on TPUs
     verbose: object = "auto"
+
+
+def with_resolved_defaults(config):
+    """`config` with the settings whose default depends on the data filled in, as the run
+    records them: `label_smoothing` None becomes 0.1 single-label, 0 multi-label."""
+    if config.label_smoothing is None:
+        return dataclasses.replace(config, label_smoothing=default_label_smoothing(config.multi_label))
+    return config
 
 
 def build_classifier(config, num_classes):
@@ -181,7 +191,7 @@ def train(
     report["splits"]["validation"]["macro_f1"]
     ```
     """
-    config = config or TrainingConfig()
+    config = with_resolved_defaults(config or TrainingConfig())
     check_config(config)
     # A multi-worker strategy must exist before TensorFlow does other work.
     strategy = make_strategy(config.strategy, config.tpu)
@@ -290,7 +300,7 @@ def check_config(config):
             "ema_momentum must be in (0, 1) (0.99 averages over about the last 100 steps), "
             f"not {config.ema_momentum}."
         )
-    if not 0 <= config.label_smoothing < 1:  # also refuses NaN
+    if config.label_smoothing is not None and not 0 <= config.label_smoothing < 1:  # also refuses NaN
         raise ValueError(
             f"label_smoothing must be in [0, 1) (0.1 is usual; 0: none), not {config.label_smoothing}."
         )

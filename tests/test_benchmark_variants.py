@@ -71,3 +71,31 @@ def test_the_pooled_row_names_a_dataset_that_has_not_run_every_fold():
     # cr: 1 / 1 and 1 / 0; mr: 1 / 1, over its one fold of two.
     assert pooled.startswith("| pooled: cr, mr (1 of 2 folds) at the defaults |")
     assert "| 3 / 2 |" in pooled
+
+
+def test_a_run_recorded_at_what_the_default_resolves_to_is_a_default_run():
+    from benchmarks.accuracy_report import setup_of
+
+    rows = [row("cnn", "1100", label_smoothing=0.1), row("cnn", "1111", label_smoothing=0.0)]
+    table = variants_markdown(rows).splitlines()
+    # Single-label: 0.1 is the default, so the unsmoothed run is the variant.
+    assert table[2].startswith("| label_smoothing 0 | cnn | cr +50.0 (1) | 2 / 0 (1 of 1 runs) |")
+    multi_label = {**row("cnn", "1")["settings"], "multi_label": True}
+    assert setup_of({**multi_label, "label_smoothing": 0.0}) == setup_of(row("cnn", "1")["settings"])
+    assert setup_of({**multi_label, "label_smoothing": 0.1}) != setup_of(row("cnn", "1")["settings"])
+
+
+def test_a_dataset_run_at_the_defaults_only_by_cross_validation_counts_in_the_targets():
+    from benchmarks.targets import accuracy_targets
+
+    folds = [
+        {**row(model, correct, fold=fold), "folds": 10, "accuracy": correct.count("1") / 4,
+         "score": correct.count("1") / 4}
+        for fold in range(10) for model, correct in (("cnn", "1110"), ("keras_hub_cls", "1100"))
+    ]
+    lines = accuracy_targets([], folds)
+    versus_cls = next(line for line in lines if "CLS classifier" in line)
+    assert "at or above on 1 of 1" in versus_cls and "cr 75.0 ≥ 50.0 over 10 folds" in versus_cls
+    assert "one split" not in versus_cls  # no one-split runs to name
+    kim = next(line for line in lines if "Kim" in line)
+    assert "cr 75.0 (10-fold cross-validation) against 85.0" in kim

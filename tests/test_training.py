@@ -173,7 +173,20 @@ def test_label_smoothing_reaches_the_loss_the_settings_and_the_command_line(tmp_
     assert run.settings["label_smoothing"] == 0.2
     args = build_parser().parse_args(["train", "--train", "t.csv", "--output", "r", "--label-smoothing", "0.1"])
     assert training_config(args).label_smoothing == 0.1
-    assert training_config(build_parser().parse_args(["train", "--train", "t.csv", "--output", "r"])).label_smoothing == 0.0
+    assert training_config(build_parser().parse_args(["train", "--train", "t.csv", "--output", "r"])).label_smoothing is None
+
+
+def test_label_smoothing_by_default_is_0_1_single_label_and_off_multi_label(tmp_path, tiny_preset):
+    from bertcnn_tf.training import TrainingConfig
+    from bertcnn_tf.training import with_resolved_defaults
+
+    examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
+    run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1))
+    assert run.model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    assert run.settings["label_smoothing"] == 0.1  # recorded as run, not as "default"
+    assert with_resolved_defaults(TrainingConfig(multi_label=True)).label_smoothing == 0.0
+    # A value set, 0 included, is kept.
+    assert with_resolved_defaults(TrainingConfig(label_smoothing=0.0)).label_smoothing == 0.0
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
