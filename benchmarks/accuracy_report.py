@@ -368,10 +368,11 @@ def default_setups(rows):
     return dict(sorted(chosen.items(), key=lambda item: list(DATASETS).index(item[0])))
 
 
-def plot_accuracy(rows, path):
+def plot_accuracy(rows, path, folds=()):
     """One panel per dataset at the defaults (`default_setups`): mean over seeds per head,
-    the seeds' spread as error bars, Kim (2014) and the target as lines. Each panel has its
-    own y-range, since the heads differ by a point or two; the variants are in the tables."""
+    the seeds' spread as error bars, Kim (2014) and the target as lines; a dataset with no run
+    at the defaults on its own split but k-fold runs (`folds`) shows those, over the folds. Each
+    panel has its own y-range, since the heads differ by a point or two; the variants are in the tables."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -379,6 +380,9 @@ def plot_accuracy(rows, path):
 
     groups = score_groups(rows)
     setups = default_setups(rows)
+    folded = {dataset: setup for dataset, setup in default_setups(folds).items() if dataset not in setups}
+    groups.update(score_groups([row for row in folds if row["dataset"] in folded]))
+    setups = {dataset: {**setups, **folded}[dataset] for dataset in DATASETS if dataset in {**setups, **folded}}
     models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
     colors = {model: f"C{index}" for index, model in enumerate(models)}
     columns = 4
@@ -402,11 +406,13 @@ def plot_accuracy(rows, path):
             axes.text(x, low + 0.4, f"{mean:.1f}\n({len(scores)})", ha="center", va="bottom", fontsize=7, color="white")
         axes.set_xticks(range(len(shown)), [m for m, _ in shown], fontsize=7)
         metric = DATASETS[dataset][1].replace("_", "-")
-        axes.set_title(f"{dataset} ({metric}, {describe_setup(setup)})", fontsize=8)
+        protocol = next((f"{row['folds']}-fold, " for row in folds if row["dataset"] == dataset), "") if dataset in folded else ""
+        axes.set_title(f"{dataset} ({metric}, {protocol}{describe_setup(setup)})", fontsize=8)
         axes.tick_params(axis="y", labelsize=7)
         axes.grid(True, axis="y", alpha=0.3)
     figure.suptitle(
-        "all-MiniLM-L6-v2 at the defaults, same budget per head: mean over seeds (seeds in brackets); "
+        "all-MiniLM-L6-v2 at the defaults, same budget per head: mean over seeds (seeds in brackets; "
+        "folds on k-fold panels); "
         + ", ".join(f"{m} = {MODEL_NAMES.get(m, m)}" for m in models)
         + ".\nBlack line: Kim (2014)'s CNN; red dashed line: the target.",
         fontsize=8,
@@ -442,7 +448,7 @@ def refresh_accuracy():
         f"each setup is its own row). Cells: mean ± sample standard deviation over the seeds run.\n\n"
         f"{machines_line(rows)}\n\n{table}\n\n{KIM_NOTE} {PUBLISHED_NOTE}\n\nPlot: `plots/accuracy.png` (the runs at the defaults, a panel per dataset).\n",
     )
-    plot_accuracy(rows, PLOT)
+    plot_accuracy(rows, PLOT, read_runs(cross_validated=True))
     refresh_readme()
     from benchmarks.variants import refresh_variants  # it imports this module
 
