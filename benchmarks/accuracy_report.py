@@ -368,6 +368,14 @@ def default_setups(rows):
     return dict(sorted(chosen.items(), key=lambda item: list(DATASETS).index(item[0])))
 
 
+def default_setups_with_folds(rows, folds=()):
+    """(`default_setups` of `rows`, in DATASETS order, with each dataset that has no run at the
+    defaults on its own split but k-fold runs there (`folds`) added; the datasets so added)."""
+    folded = {dataset: setup for dataset, setup in default_setups(folds).items() if dataset not in default_setups(rows)}
+    merged = {**default_setups(rows), **folded}
+    return {dataset: merged[dataset] for dataset in DATASETS if dataset in merged}, folded
+
+
 def plot_accuracy(rows, path, folds=()):
     """One panel per dataset at the defaults (`default_setups`): mean over seeds per head,
     the seeds' spread as error bars, Kim (2014) and the target as lines; a dataset with no run
@@ -379,10 +387,8 @@ def plot_accuracy(rows, path, folds=()):
     from bertcnn_tf.evaluation import save_figure
 
     groups = score_groups(rows)
-    setups = default_setups(rows)
-    folded = {dataset: setup for dataset, setup in default_setups(folds).items() if dataset not in setups}
+    setups, folded = default_setups_with_folds(rows, folds)
     groups.update(score_groups([row for row in folds if row["dataset"] in folded]))
-    setups = {dataset: {**setups, **folded}[dataset] for dataset in DATASETS if dataset in {**setups, **folded}}
     models = sorted({model for *_, model in groups}, key=MODEL_ORDER.index)
     colors = {model: f"C{index}" for index, model in enumerate(models)}
     columns = 4

@@ -28,7 +28,7 @@ def accuracy_targets(rows, cross_validated=()):
     import numpy as np
 
     from benchmarks.accuracy_report import cross_validated_score
-    from benchmarks.accuracy_report import default_setups
+    from benchmarks.accuracy_report import default_setups_with_folds
     from benchmarks.accuracy_report import describe_setup
     from benchmarks.accuracy_report import discordant_counts
     from benchmarks.accuracy_report import discordant_over_folds
@@ -43,8 +43,7 @@ def accuracy_targets(rows, cross_validated=()):
     from bertcnn_tf.significance import mcnemar_p
 
     # A dataset whose runs at the defaults are all k-fold (say, after a default changed) stands by those.
-    setups = {**default_setups(cross_validated), **default_setups(rows)} if cross_validated else default_setups(rows)
-    setups = {dataset: setups[dataset] for dataset in DATASETS if dataset in setups}
+    setups, _ = default_setups_with_folds(rows, cross_validated)
     groups = {split: score_groups(rows, split) for split in {None, *KIM_SPLIT.values()}}
 
     def cell(dataset, model, split=None):
