@@ -2,7 +2,8 @@
 
 `accuracy.py` trains and appends rows to `results/accuracy.jsonl`; this module reads them back
 (the newest row per experiment), pairs the heads example by example, and writes the accuracy
-section of RESULTS.md, its plot, and through `readme.py` and `variants.py` the sections built on it.
+section of RESULTS.md, its plot, and through `readme.py`, `variants.py` and `agreement.py` the
+sections built on it.
 
     python benchmarks/accuracy.py --table   # rewrites all of it from the results file
 """
@@ -456,7 +457,9 @@ def refresh_accuracy():
     )
     plot_accuracy(rows, PLOT, read_runs(cross_validated=True))
     refresh_readme()
-    from benchmarks.variants import refresh_variants  # it imports this module
+    from benchmarks.agreement import refresh_agreement  # these import this module
+    from benchmarks.variants import refresh_variants
 
     refresh_variants(rows)
+    refresh_agreement(rows)
     return table

@@ -1,4 +1,4 @@
-"""The variants report pairs each run with the default's and with CLS's, run for run.
+"""The benchmark reports (variants, agreement, targets) pair runs example by example, as they should.
 
 Synthetic rows only: the benchmark results and the datasets are not part of the tests.
 """
@@ -99,3 +99,36 @@ def test_a_dataset_run_at_the_defaults_only_by_cross_validation_counts_in_the_ta
     assert "one split" not in versus_cls  # no one-split runs to name
     kim = next(line for line in lines if "Kim" in line)
     assert "cr 75.0 (10-fold cross-validation) against 85.0" in kim
+
+
+def test_agreement_counts_the_vote_and_the_examples_no_run_gets_right():
+    from benchmarks.agreement import agreement_markdown
+
+    rows = [
+        {**row("cnn", "11100"), "seed": 1}, {**row("cnn", "11010"), "seed": 2},
+        {**row("keras_hub_cls", "10110"), "seed": 1},
+    ]
+    line = agreement_markdown(rows).splitlines()[2]
+    # Example 1 right three times, 2-4 twice, 5 never: the vote gets 4 of 5 right, the best run 3.
+    assert line == "| cr (test) | 3 | 5 | 60.0 | 60.0 | 80.0 | 80.0 | 1 |"
+
+
+def test_agreement_refuses_runs_scored_on_different_examples():
+    import pytest
+
+    from benchmarks.agreement import agreement_markdown
+
+    with pytest.raises(ValueError, match="different numbers of examples"):
+        agreement_markdown([row("cnn", "110"), {**row("cnn", "1100"), "seed": 2}])
+
+
+def test_the_seed_vote_is_shown_for_the_defaults_and_for_every_setup_only_when_asked():
+    from benchmarks.agreement import seed_votes_markdown
+
+    rows = [{**row("cnn", bits), "seed": seed} for seed, bits in ((1, "1101"), (2, "1011"), (3, "0111"))]
+    rows += [{**row("cnn", bits, dropout=0.5), "seed": seed} for seed, bits in ((1, "1000"), (2, "0100"), (3, "0010"))]
+    at_defaults = seed_votes_markdown(rows).splitlines()[2:]
+    # Each seed gets 3 of 4 right, each example is right in two seeds: the vote gets all four.
+    assert at_defaults == ["| cr (test, 3 epochs) | cnn | 3 | 75.0 | 75.0 | 100.0 |"]
+    every = seed_votes_markdown(rows, every_setup=True).splitlines()[2:]
+    assert "| cr (test, 3 epochs, dropout 0.5) | cnn | 3 | 25.0 | 25.0 | 0.0 |" in every
