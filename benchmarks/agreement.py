@@ -51,7 +51,10 @@ def agreement(runs):
     right" and of "at least one run right", and how many examples no run gets right."""
     examples = len(runs[0])
     if any(len(flags) != examples for flags in runs):
-        raise ValueError("runs scored on different numbers of examples cannot be compared example by example")
+        raise ValueError(
+            "runs scored on different numbers of examples cannot be compared example by example: "
+            "rerun the older ones on today's data with accuracy.py, whose newest row per experiment counts"
+        )
     right = [sum(flags[i] for flags in runs) for i in range(examples)]
     accuracies = [100 * sum(flags) / examples for flags in runs]
     return {
@@ -105,7 +108,10 @@ def seed_votes_markdown(rows, every_setup=False):
         "| dataset (split, setup) | model | seeds | mean seed | best seed | majority vote of the seeds |",
         "|---|---|---|---|---|---|",
     ]
-    order = lambda key: (list(DATASETS).index(key[0]), describe_setup(key[1]), MODEL_ORDER.index(key[2]))
+    def order(key):
+        dataset, setup, model = key
+        return list(DATASETS).index(dataset), describe_setup(setup), MODEL_ORDER.index(model)
+
     for dataset, setup, model in sorted(chosen, key=order):
         a = agreement(seeds[(dataset, setup, model)])
         lines.append(
