@@ -408,9 +408,14 @@ def plot_accuracy(rows, path, folds=()):
                 lines.append(value)
         values = [m - e for m, e in zip(means, errors)] + lines
         low = min(values) - 3
-        axes.set_ylim(low, max([m + e for m, e in zip(means, errors)] + lines) + 1.5)
-        for x, (mean, (_, scores)) in enumerate(zip(means, shown)):  # inside the bar, clear of the error bar
-            axes.text(x, low + 0.4, f"{mean:.1f}\n({len(scores)})", ha="center", va="bottom", fontsize=7, color="white")
+        high = max([m + e for m, e in zip(means, errors)] + lines) + 1.5
+        axes.set_ylim(low, high)
+        label_height = 0.12 * (high - low)  # two lines at fontsize 7 in a panel this size
+        for x, (mean, error, (_, scores)) in enumerate(zip(means, errors, shown)):
+            # Inside the bar, clear of the error bar; above it where the bar is too short to hold it.
+            inside = mean - error - low > label_height + 0.4
+            axes.text(x, low + 0.4 if inside else mean + error + 0.2, f"{mean:.1f}\n({len(scores)})",
+                      ha="center", va="bottom", fontsize=7, color="white" if inside else "black")
         axes.set_xticks(range(len(shown)), [m for m, _ in shown], fontsize=7)
         metric = DATASETS[dataset][1].replace("_", "-")
         protocol = next((f"{row['folds']}-fold, " for row in folds if row["dataset"] == dataset), "") if dataset in folded else ""

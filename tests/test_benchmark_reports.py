@@ -132,3 +132,24 @@ def test_the_seed_vote_is_shown_for_the_defaults_and_for_every_setup_only_when_a
     assert at_defaults == ["| cr (test, 3 epochs) | cnn | 3 | 75.0 | 75.0 | 100.0 |"]
     every = seed_votes_markdown(rows, every_setup=True).splitlines()[2:]
     assert "| cr (test, 3 epochs, dropout 0.5) | cnn | 3 | 25.0 | 25.0 | 0.0 |" in every
+
+
+def test_a_speed_target_met_on_one_machine_and_not_another_says_which():
+    from benchmarks.targets import speed_runs_shown
+    from benchmarks.targets import speed_targets
+
+    def speed_run(time, matmul, texts_per_s, p50):
+        return {"time": time, "machine": {"cpu": f"cpu at {matmul}"},
+                "results": {"matmul_fp32_gflops": matmul, "ours_savedmodel_texts_per_s": texts_per_s,
+                            "ours_savedmodel_latency_p50_ms": p50},
+                "ratios": {"savedmodel_vs_pad128": 5.0, "model_flops_over_fp32_matmul": 0.6,
+                           "cnn_training_time_over_cls": 1.03}}
+
+    fast, slow = speed_run("day 1", 450, 410, 8.0), speed_run("day 2", 300, 240, 14.0)
+    runs = speed_runs_shown([fast, slow])
+    assert runs == [slow, fast]  # the newest first, then the fastest machine's
+    assert speed_runs_shown([slow, fast]) == [fast]  # the newest is the fastest: shown alone
+    rows = speed_targets(runs, [])
+    assert rows[0].startswith("| ≥ 250 texts/s at batch 32, float32 export | 240 texts/s (`speed.py`, day 2, cpu at 300")
+    assert rows[0].endswith("| **not met** on day 2; met on day 1 |")
+    assert rows[1].endswith("| met |")  # 5.0x on both
