@@ -193,6 +193,8 @@ def main(argv=None):
         default=VARIANT_DEFAULTS["output_learning_rate_multiplier"],
         help="the classifier Dense's rate over --learning-rate (default: the head's)",
     )
+    parser.add_argument("--backbone", default=VARIANT_DEFAULTS["backbone"],
+                        help="another backbone to fine-tune, such as one `adapt_backbone.py` saved (default: offline)")
     parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
     parser.add_argument("--ema-momentum", type=float, default=VARIANT_DEFAULTS["ema_momentum"])
     parser.add_argument("--label-smoothing", type=float, default=VARIANT_DEFAULTS["label_smoothing"])

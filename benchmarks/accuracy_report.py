@@ -45,7 +45,7 @@ VARIANT_DEFAULTS = {
     name: getattr(TrainingConfig, name)
     for name in ("head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold",
                  "head_learning_rate_multiplier", "output_learning_rate_multiplier", "layer_decay",
-                 "ema_momentum", "label_smoothing", "batch_size",
+                 "ema_momentum", "label_smoothing", "batch_size", "backbone",
                  *CNN_HEAD_SETTINGS)
 }
 # What rows written before a setting existed ran with, where that differs from today's default.
