@@ -6,7 +6,8 @@ Raw sst2 dev sentences in; the offline all-MiniLM-L6-v2 backbone. Compares
 - this package's inference through the exported SavedModel (run by TF's C++
   loader; each request sorted by length and run in trimmed parts) and through
   the Keras model (sorted by length, each batch trimmed to its longest text),
-  in float32 and served in bfloat16, against padding every batch to 128 (the
+  in float32 and served in bfloat16 (and the export with its model call
+  compiled by XLA, `--jit-compile`), against padding every batch to 128 (the
   seed article's setting) and keras-hub's `BertTextClassifier.predict`;
 - single-text latency (p50 / p99);
 - training examples/s of the CNN head against keras-hub's CLS classifier;
@@ -90,13 +91,16 @@ def padded_tokens(examples, preprocessor, batch_size, sorted_batches):
     return int(total)
 
 
-def serving_rates(model, examples, batch_size, latency_texts, precision=None):
+def serving_rates(model, examples, batch_size, latency_texts, precision=None, jit_compile=False):
     """texts/s at `batch_size` (request order) and single-text latency of an export.
 
     The export is run by TensorFlow's C++ loader, as TF Serving runs it: from
     this Python process through the C API, and from a C process with no Python
     (`native_serving.run_probe`), which is what a TF Serving process pays.
-    Returns {"python": (texts/s, p50 ms, p99 ms), "native": (...)}.
+    Every timing follows one untimed pass over the same requests, which is
+    where an XLA export compiles its shapes; "cold" is a C process's first
+    pass at `batch_size`, with nothing compiled or warmed before it.
+    Returns {"python": (texts/s, p50 ms, p99 ms), "native": (...), "native_cold": texts/s}.
     """
     import numpy as np
 
@@ -108,15 +112,21 @@ def serving_rates(model, examples, batch_size, latency_texts, precision=None):
     export_base = tempfile.mkdtemp(prefix="speed-export-")
     try:
         run = Run(model, ["negative", "positive"], {})
-        version_dir = export_for_serving(run, os.path.join(export_base, "sst2"), check=False, precision=precision)
+        version_dir = export_for_serving(
+            run, os.path.join(export_base, "sst2"), check=False, precision=precision, jit_compile=jit_compile
+        )
         texts = examples.texts
         batches = [np.array(texts[i : i + batch_size], dtype=object) for i in range(0, len(texts), batch_size)]
         with SavedModelSession(version_dir) as session:
             seconds = timed(lambda: [session.run("serving_default", {"text": b}) for b in batches])
-            latencies = single_text_latencies(
-                lambda text: session.run("serving_default", {"text": np.array([text], dtype=object)}),
-                texts[:latency_texts],
-            )
+
+            def classify(text):
+                return session.run("serving_default", {"text": np.array([text], dtype=object)})
+
+            for text in texts[:latency_texts]:
+                classify(text)
+            latencies = single_text_latencies(classify, texts[:latency_texts])
+        cold = run_probe(version_dir, texts, batch=batch_size, repeats=1, warmup=0)
         throughput = run_probe(version_dir, texts, batch=batch_size, repeats=2)
         single = run_probe(version_dir, texts[:latency_texts], batch=1)
     finally:
@@ -124,6 +134,7 @@ def serving_rates(model, examples, batch_size, latency_texts, precision=None):
     return {
         "python": (len(texts) / seconds, *latencies),
         "native": (throughput["best_pass_texts_per_second"], single["p50_ms"], single["p99_ms"]),
+        "native_cold": cold["texts_per_second"],
     }
 
 
@@ -223,13 +234,16 @@ def main(argv=None):
     ours_bf16 = timed(lambda: predict_probabilities(fast_model, examples, batch_size=bs))
     results["ours_keras_bf16_texts_per_s"] = n / ours_bf16
 
-    # --- the exported SavedModel, float32 and bfloat16 ---
-    for name, precision in (("ours_savedmodel", None), ("ours_savedmodel_bf16", "bfloat16")):
-        rates = serving_rates(model, examples, bs, args.latency_texts, precision)
+    # --- the exported SavedModel: float32, bfloat16, and float32 compiled by XLA ---
+    exports = (("ours_savedmodel", None, False), ("ours_savedmodel_bf16", "bfloat16", False),
+               ("ours_savedmodel_xla", None, True))
+    for name, precision, jit_compile in exports:
+        rates = serving_rates(model, examples, bs, args.latency_texts, precision, jit_compile)
         for process, prefix in (("python", name), ("native", f"{name}_native")):
             rate, p50, p99 = rates[process]
             results[f"{prefix}_texts_per_s"] = rate
             results[f"{prefix}_latency_p50_ms"], results[f"{prefix}_latency_p99_ms"] = p50, p99
+        results[f"{name}_native_cold_texts_per_s"] = rates["native_cold"]
 
     # --- the baselines ---
     padded = make_preprocessor(model.preprocessor.tokenizer, 128)
@@ -279,6 +293,11 @@ def main(argv=None):
         "savedmodel_bf16_vs_pad128": results["ours_savedmodel_bf16_texts_per_s"] / pad128_rate,
         "savedmodel_native_vs_pad128": results["ours_savedmodel_native_texts_per_s"] / pad128_rate,
         "savedmodel_native_bf16_vs_pad128": results["ours_savedmodel_bf16_native_texts_per_s"] / pad128_rate,
+        "savedmodel_xla_vs_pad128": results["ours_savedmodel_xla_texts_per_s"] / pad128_rate,
+        "savedmodel_native_xla_vs_pad128": results["ours_savedmodel_xla_native_texts_per_s"] / pad128_rate,
+        "savedmodel_native_xla_vs_float32": (
+            results["ours_savedmodel_xla_native_texts_per_s"] / results["ours_savedmodel_native_texts_per_s"]
+        ),
         "ours_vs_pad128": results["ours_keras_texts_per_s"] / pad128_rate,
         "ours_bf16_vs_pad128": results["ours_keras_bf16_texts_per_s"] / pad128_rate,
         "ours_vs_keras_hub": results["ours_keras_texts_per_s"] / results["keras_hub_texts_per_s"],
@@ -311,13 +330,24 @@ one process, side by side. "bfloat16" is the float32 model served with `--precis
 | single-text latency, C process, float32 / bfloat16 | p50 {r['ours_savedmodel_native_latency_p50_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_native_latency_p99_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p99_ms']:.1f} ms | | |
 | single-text latency, exported SavedModel, float32 | p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_latency_p99_ms']:.1f} ms | | |
 | single-text latency, exported SavedModel, bfloat16 | p50 {r['ours_savedmodel_bf16_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_bf16_latency_p99_ms']:.1f} ms | | |
-| inference, Keras model (sorted, trimmed), float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | pad every batch to 128: {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['ours_vs_pad128']:.2f}x |
+{xla_rows(r, q)}| inference, Keras model (sorted, trimmed), float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | pad every batch to 128: {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['ours_vs_pad128']:.2f}x |
 | inference, Keras model, bfloat16 | {r['ours_keras_bf16_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['ours_bf16_vs_pad128']:.2f}x |
 | inference, Keras model, float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | keras-hub BertTextClassifier.predict (length {r['keras_hub_sequence_length']}): {r['keras_hub_texts_per_s']:.0f} texts/s | {q['ours_vs_keras_hub']:.2f}x |
 | single-text latency, Keras model (`predict_probabilities`) | p50 {r['ours_keras_latency_p50_ms']:.1f} ms, p99 {r['ours_keras_latency_p99_ms']:.1f} ms | | |
 | training, CNN head ({filters} filters per width) | {r['cnn_train_examples_per_s']:.1f} examples/s | keras-hub CLS classifier: {r['cls_train_examples_per_s']:.1f} examples/s | CNN time / CLS time {q['cnn_training_time_over_cls']:.3f} |
 | model FLOP rate, float32 | {r['ours_model_gflops']:.0f} GFLOP/s | fp32 matmul {r['matmul_fp32_gflops']:.0f} GFLOP/s | {q['model_flops_over_fp32_matmul']:.2f} |
 | model FLOP rate, bfloat16 | {r['ours_model_bf16_gflops']:.0f} GFLOP/s | bf16 matmul {r['matmul_bf16_gflops']:.0f} GFLOP/s | {q['model_bf16_flops_over_bf16_matmul']:.2f} |
+"""
+
+
+def xla_rows(r, q):
+    """The rows of the XLA-compiled export (`--jit-compile`), for runs that measured it."""
+    if "ours_savedmodel_xla_texts_per_s" not in r:
+        return ""
+    return f"""| inference, exported SavedModel compiled by XLA (`--jit-compile`), float32, C process | {r['ours_savedmodel_xla_native_texts_per_s']:.0f} texts/s | the float32 export, C process | {q['savedmodel_native_xla_vs_float32']:.2f}x |
+| the same from Python | {r['ours_savedmodel_xla_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_xla_vs_pad128']:.2f}x |
+| single-text latency, XLA export, C process / Python | p50 {r['ours_savedmodel_xla_native_latency_p50_ms']:.1f} / {r['ours_savedmodel_xla_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_xla_native_latency_p99_ms']:.1f} / {r['ours_savedmodel_xla_latency_p99_ms']:.1f} ms | | |
+| first pass of a fresh C process (every shape new: XLA compiles it), XLA / float32 export | {r['ours_savedmodel_xla_native_cold_texts_per_s']:.0f} / {r['ours_savedmodel_native_cold_texts_per_s']:.0f} texts/s | | |
 """
 
 

@@ -1,7 +1,7 @@
 """The `bertcnn export` and `bertcnn check-serving` commands.
 
     bertcnn export --model runs/feedback --export-dir saved_models/feedback [--version N] \
-        [--precision bfloat16]
+        [--precision bfloat16] [--jit-compile]
     bertcnn check-serving saved_models/feedback [--model runs/feedback]
 
 Handlers return the exit code (0 or 1) and print `error: ...` to stderr on
@@ -38,6 +38,13 @@ def add_serving_commands(subparsers):
         help="serve in this dtype (default: the model's own); bfloat16 is about 1.3x faster on "
         "CPUs with AVX512-BF16 and moves probabilities by about 1e-2",
     )
+    export.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the model's call with XLA: faster on CPUs (single texts in about 0.6 times "
+        "the time), about a second of compiling per new input shape; TF Serving must then run "
+        "with --xla_cpu_compilation_enabled=true",
+    )
     export.set_defaults(handler=export_command)
 
     check = subparsers.add_parser(
@@ -60,7 +67,11 @@ def export_command(args):
 
     try:
         path = export_for_serving(
-            args.model, args.export_dir, version=args.version, precision=args.precision
+            args.model,
+            args.export_dir,
+            version=args.version,
+            precision=args.precision,
+            jit_compile=args.jit_compile,
         )
     except ServingCheckError as error:
         return _fail(f"the export failed its serving check, nothing was published: {error}")
@@ -72,6 +83,8 @@ def export_command(args):
     print(f"  signatures: {', '.join(card['signatures'])}")
     ops = ", ".join(card["non_core_ops"])
     print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {ops})")
+    if card["tf_serving_flags"]:
+        print(f"  run tensorflow_model_server with: {' '.join(card['tf_serving_flags'])}")
     return 0
 
 

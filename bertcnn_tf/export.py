@@ -76,13 +76,16 @@ WARMUP_TEXTS = ("", "warm up the model")
 SPLIT_LEVELS = 2
 # Parts are cut to their longest text rounded up to this many tokens.
 SERVING_LENGTH_STEP = 8
+# What TF Serving needs to run an export whose model call XLA compiles
+# (`jit_compile=True`): without it the first request fails.
+XLA_SERVING_FLAG = "--xla_cpu_compilation_enabled=true"
 
 
 class ExportError(RuntimeError):
     """An export that cannot be written or published."""
 
 
-def export_for_serving(run_or_dir, export_base, version=None, check=True, precision=None):
+def export_for_serving(run_or_dir, export_base, version=None, check=True, precision=None, jit_compile=False):
     """Writes, checks and publishes a TF Serving version of a trained model.
 
     Args:
@@ -99,6 +102,14 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True, precis
             `"bfloat16"` is about 1.3x faster on CPUs with AVX512-BF16 and
             moves probabilities by about 1e-2 (`bertcnn_tf.precision`).
             `None` keeps the model's own.
+        jit_compile: Compile the model's call with XLA, once per input
+            shape (lengths step by `SERVING_LENGTH_STEP`). On 2 CPU cores
+            it served single texts in about 0.6 times the time and batches
+            of 32 about 1.3 times as fast (`benchmarks/RESULTS.md`), but
+            each new (rows, length) shape costs about a second of
+            compiling on first sight: the warmup requests cover single
+            texts of every length. TF Serving must then run with
+            `XLA_SERVING_FLAG` (`--xla_cpu_compilation_enabled=true`).
 
     Returns:
         The path of the published version directory.
@@ -124,7 +135,7 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True, precis
     staging = os.path.join(export_base, f".{name}-tmp-{secrets.token_hex(4)}")
     os.mkdir(staging)
     try:
-        write_export(run, staging, model_name=name, run_dir=run_dir)
+        write_export(run, staging, model_name=name, run_dir=run_dir, jit_compile=jit_compile)
         if check:
             check_serving(staging, run=run)
         return publish(staging, export_base, version)
@@ -148,23 +159,24 @@ def publish(staging, export_base, version=None):
     return target
 
 
-def write_export(run, directory, model_name, run_dir=None):
+def write_export(run, directory, model_name, run_dir=None, jit_compile=False):
     """Writes the SavedModel, labels, model card, warmup requests and Keras reference."""
-    archive = build_archive(run)
+    archive = build_archive(run, jit_compile=jit_compile)
     archive.write_out(directory, verbose=False)
     os.makedirs(os.path.join(directory, os.path.dirname(LABELS_ASSET)), exist_ok=True)
     os.makedirs(os.path.join(directory, os.path.dirname(MODEL_CARD)), exist_ok=True)
     _write_text(os.path.join(directory, LABELS_ASSET), "".join(f"{label}\n" for label in run.labels))
-    card = model_card(run, model_name, saved_model_ops(directory), run_dir)
+    card = model_card(run, model_name, saved_model_ops(directory), run_dir, jit_compile)
     _write_json(os.path.join(directory, MODEL_CARD), card)
-    write_warmup_requests(os.path.join(directory, WARMUP_FILE), run, model_name)
+    write_warmup_requests(os.path.join(directory, WARMUP_FILE), run, model_name, jit_compile)
     pairs = PROBE_PAIRS if card["text_pair"] else None
     _write_json(os.path.join(directory, KERAS_REFERENCE), keras_reference(run, PROBE_TEXTS, pairs))
 
 
-def build_archive(run):
+def build_archive(run, jit_compile=False):
     """A `keras.export.ExportArchive` with the `serving_default` and `predict_tokens` endpoints."""
     model = run.model
+    call_model = xla_compiled(model) if jit_compile else model
     preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is None:
         raise ExportError("the model has no preprocessor, so the export could not tokenize text")
@@ -178,8 +190,8 @@ def build_archive(run):
 
     def classify(inputs):
         if length:  # one fixed width: nothing to trim
-            return decide(logits_or_empty(model, inputs, len(run.labels)))
-        return decide(length_split_logits(model, inputs, len(run.labels)))
+            return decide(logits_or_empty(call_model, inputs, len(run.labels)))
+        return decide(length_split_logits(call_model, inputs, len(run.labels)))
 
     def serve_text(text):
         return classify(pack(text))
@@ -204,6 +216,16 @@ def build_archive(run):
         input_signature=[tf.TensorSpec([None, length], tf.int32, name=key) for key in TOKEN_INPUTS],
     )
     return archive
+
+
+def xla_compiled(model):
+    """`model`'s inference call, compiled by XLA for each input shape it meets.
+
+    Only the model is compiled: tokenizing (tf-text ops XLA lacks) and the
+    length split (shapes known only at run time) stay in the graph around it.
+    """
+    compiled = tf.function(lambda inputs: model(inputs, training=False), jit_compile=True)
+    return lambda inputs, training=False: compiled(inputs)
 
 
 def text_input_names(run):
@@ -399,16 +421,19 @@ def make_decider(labels, multi_label, threshold):
     return decide_many if multi_label else decide_one
 
 
-def write_warmup_requests(path, run, model_name):
+def write_warmup_requests(path, run, model_name, jit_compile=False):
     """TF Serving's warmup file: PredictionLog records it replays before serving.
 
     One request per signature, each with the shortest text, a short one and
-    one that fills the sequence length.
+    one that fills the sequence length. With `jit_compile`, also one single
+    text of each length the serving graph pads to, so that XLA has compiled
+    every single-text shape before the first real request.
     """
     preprocessor = run.model.preprocessor
     long_text = " ".join(["warm"] * preprocessor.sequence_length)
     texts = [*WARMUP_TEXTS, long_text]
-    columns = {key: texts for key in text_input_names(run)}
+    text_keys = text_input_names(run)
+    columns = {key: texts for key in text_keys}
     # The long text fills the sequence length, so the preprocessor's full-length
     # padding is also what the serving graph gives this batch.
     segments = tuple(columns.values()) if len(columns) > 1 else texts
@@ -417,13 +442,27 @@ def write_warmup_requests(path, run, model_name):
         predict_request(columns, model_name, SERVING_SIGNATURE),
         predict_request(tokens, model_name, TOKENS_SIGNATURE),
     ]
+    if jit_compile and not fixed_length(run.model):
+        for text in single_text_lengths(preprocessor.sequence_length, len(text_keys)):
+            requests.append(predict_request({key: [text] for key in text_keys}, model_name, SERVING_SIGNATURE))
     with tf.io.TFRecordWriter(path) as writer:
         for request in requests:
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
 
-def model_card(run, model_name, ops, run_dir=None):
+def single_text_lengths(sequence_length, segments=1, step=SERVING_LENGTH_STEP):
+    """Texts that pack to each width the serving graph pads to, one per width.
+
+    "warm" is one token in any BERT vocabulary; each text of `segments`
+    copies adds `segments + 1` special tokens.
+    """
+    widths = range(step, sequence_length + step, step)
+    specials = segments + 1
+    return [" ".join(["warm"] * max(0, (min(width, sequence_length) - specials) // segments)) for width in widths]
+
+
+def model_card(run, model_name, ops, run_dir=None, jit_compile=False):
     """The model card: what the model is, how it was trained, what serves it."""
     model = run.model
     preprocessor = model.preprocessor
@@ -449,6 +488,8 @@ def model_card(run, model_name, ops, run_dir=None):
         },
         "non_core_ops": non_core,
         "min_tf_serving_version": min_tf_serving_version(non_core),
+        "jit_compile": bool(jit_compile),
+        "tf_serving_flags": [XLA_SERVING_FLAG] if jit_compile else [],
         "versions": {
             "tensorflow": tf.__version__,
             "tensorflow_text": tensorflow_text.__version__,

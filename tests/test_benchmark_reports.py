@@ -153,3 +153,24 @@ def test_a_speed_target_met_on_one_machine_and_not_another_says_which():
     assert rows[0].startswith("| ≥ 250 texts/s at batch 32, float32 export | 240 texts/s (`speed.py`, day 2, cpu at 300")
     assert rows[0].endswith("| **not met** on day 2; met on day 1 |")
     assert rows[1].endswith("| met |")  # 5.0x on both
+
+
+def test_xla_export_targets_count_only_the_runs_that_measured_it():
+    from benchmarks.targets import speed_targets
+
+    def speed_run(time, xla=None):
+        results = {"matmul_fp32_gflops": 300, "ours_savedmodel_texts_per_s": 240, "ours_savedmodel_latency_p50_ms": 14.0}
+        if xla:
+            results["ours_savedmodel_xla_native_texts_per_s"], results["ours_savedmodel_xla_native_latency_p50_ms"] = xla
+        return {"time": time, "machine": {"cpu": "cpu"}, "results": results,
+                "ratios": {"savedmodel_vs_pad128": 5.0, "model_flops_over_fp32_matmul": 0.6,
+                           "cnn_training_time_over_cls": 1.03}}
+
+    assert not any("XLA" in row for row in speed_targets([speed_run("day 1")], []))
+    rows = speed_targets([speed_run("day 2", xla=(300, 8.1)), speed_run("day 1")], [])
+    names = [row.split(" | ")[0] for row in rows]
+    assert names[1] == "| ≥ 250 texts/s at batch 32, XLA export (`--jit-compile`)"
+    assert names[4] == "| single-text p50 ≤ 10 ms, XLA export (`--jit-compile`)"
+    assert "day 1" not in rows[1] and rows[1].endswith("| met |")
+    assert rows[4].startswith("| single-text p50 ≤ 10 ms, XLA export (`--jit-compile`) | 8.1 ms in a C serving process")
+    assert rows[3].endswith("| **not met** |")  # the float32 export's 14.0 ms

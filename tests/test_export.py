@@ -28,10 +28,14 @@ from tensorflow_serving.apis import prediction_log_pb2
 import bertcnn_tf.export
 from bertcnn_tf.c_api import SavedModelRunError
 from bertcnn_tf.c_api import SavedModelSession
+from bertcnn_tf.cli import main
+from bertcnn_tf.export import SERVING_LENGTH_STEP
+from bertcnn_tf.export import XLA_SERVING_FLAG
 from bertcnn_tf.export import ExportError
 from bertcnn_tf.export import export_for_serving
 from bertcnn_tf.export import make_packer
 from bertcnn_tf.export import publish
+from bertcnn_tf.export import single_text_lengths
 from bertcnn_tf.runs import Run
 from bertcnn_tf.runs import load_run
 from bertcnn_tf.serving import TF_TEXT_OPS_NOT_IN_2_12_1
@@ -40,6 +44,8 @@ from bertcnn_tf.serving import min_tf_serving_version
 from bertcnn_tf.serving import non_core_ops
 from bertcnn_tf.serving import numeric_versions
 from bertcnn_tf.serving import read_model_card
+from bertcnn_tf.serving import WARMUP_FILE
+from bertcnn_tf.serving import read_warmup_requests
 from bertcnn_tf.serving import tf_text_op_names
 
 LONG_TEXT = " ".join(["the movie was not very good"] * 40)
@@ -339,6 +345,7 @@ def test_layout_labels_and_model_card(single):
     assert card["versions"]["keras"] == keras.__version__
     assert set(card["versions"]) == {"tensorflow", "tensorflow_text", "keras", "keras_hub", "bertcnn_tf"}
     assert card["min_tf_serving_version"] == "2.12"
+    assert (card["jit_compile"], card["tf_serving_flags"]) == (False, [])
     assert card["source_run"] and os.path.exists(os.path.join(card["source_run"], "model.keras"))
 
 
@@ -442,3 +449,64 @@ def test_model_card_is_json_with_the_run_settings(multi):
         "inputs": ["text"],
         "outputs": ["label_ids", "labels", "probabilities"],
     }
+
+
+# --- XLA-compiled exports ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    run = make_run()
+    return run, export_for_serving(run, tmp_path_factory.mktemp("saved_models") / "compiled", jit_compile=True)
+
+
+def _functions_that_xla_must_compile(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    library = saved_model.meta_graphs[0].graph_def.library
+    return [f.signature.name for f in library.function if f.attr["_XlaMustCompile"].b]
+
+
+def test_an_xla_export_compiles_the_model_call_and_equals_keras(compiled, single):
+    run, path = compiled
+    assert _functions_that_xla_must_compile(path)
+    assert not _functions_that_xla_must_compile(single[1])
+    card = read_model_card(path)
+    assert (card["jit_compile"], card["tf_serving_flags"]) == (True, [XLA_SERVING_FLAG])
+    texts = TEXTS + [LONG_TEXT, ""]
+    with SavedModelSession(path) as session:
+        served = session.run("serving_default", {"text": strings(texts)})["probabilities"]
+        one_by_one = [session.run("serving_default", {"text": strings([t])})["probabilities"][0] for t in texts]
+    expected = keras_probabilities(run, texts)
+    np.testing.assert_allclose(served, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(one_by_one, expected, atol=1e-5, rtol=0)
+
+
+def test_an_xla_export_warms_up_a_single_text_of_every_width(compiled):
+    run, path = compiled
+    requests = read_warmup_requests(os.path.join(path, WARMUP_FILE))
+    texts = [inputs["text"] for name, inputs in requests if name == "serving_default"]
+    singles = [text[0].decode() for text in texts if len(text) == 1]
+    mask = run.model.preprocessor(x=singles)["padding_mask"]
+    widths = -(-np.asarray(mask).sum(axis=1) // SERVING_LENGTH_STEP) * SERVING_LENGTH_STEP
+    assert sorted(widths) == [8, 16]
+
+
+@pytest.mark.parametrize("text_pair", [False, True])
+def test_single_text_lengths_pack_to_each_serving_width(text_pair):
+    preprocessor = make_run(text_pair=text_pair, sequence_length=30).model.preprocessor
+    texts = single_text_lengths(30, segments=2 if text_pair else 1)
+    mask = np.asarray(preprocessor(x=(texts, texts) if text_pair else texts)["padding_mask"]).sum(axis=1)
+    widths = np.minimum(-(-mask // SERVING_LENGTH_STEP) * SERVING_LENGTH_STEP, 30)
+    assert widths.tolist() == [8, 16, 24, 30]
+
+
+def test_export_command_takes_jit_compile_and_names_the_server_flag(tmp_path, capsys):
+    run_dir = save_run(make_run(), tmp_path / "run")
+    base = tmp_path / "saved_models" / "compiled"
+    assert main(["export", "--model", run_dir, "--export-dir", str(base), "--jit-compile"]) == 0
+    assert f"run tensorflow_model_server with: {XLA_SERVING_FLAG}" in capsys.readouterr().out
+    assert read_model_card(base / "1")["jit_compile"] is True

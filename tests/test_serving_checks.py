@@ -55,6 +55,13 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def served_with_xla(served, tmp_path_factory):
+    """`served`'s run exported with its model call compiled by XLA."""
+    base = tmp_path_factory.mktemp("saved_models") / "feedback"
+    return served[0], export_for_serving(served[0], base, jit_compile=True)
+
+
+@pytest.fixture(scope="module")
 def served_run(served):
     """The `Run` of `served`, reloaded from its folder."""
     return load_run(served[0])
@@ -457,9 +464,11 @@ def _wait_until_available(url, server, timeout=90):
     reason="tensorflow_model_server is not on PATH (see docs/serving.md to run the official "
     "tensorflow/serving image, or install the tensorflow-model-server package)",
 )
-def test_real_tensorflow_model_server(served, served_run, tmp_path):
+@pytest.mark.parametrize("export", ["served", "served_with_xla"])
+def test_real_tensorflow_model_server(export, served_run, request, tmp_path):
+    version_dir = request.getfixturevalue(export)[1]
     base = str(tmp_path / "feedback")
-    shutil.copytree(os.path.dirname(served[1]), base)
+    shutil.copytree(os.path.dirname(version_dir), base)
     rest_port, grpc_port = _free_port(), _free_port()
     log = open(tmp_path / "model_server.log", "wb")
     server = subprocess.Popen(
@@ -469,6 +478,8 @@ def test_real_tensorflow_model_server(served, served_run, tmp_path):
             f"--rest_api_port={rest_port}",
             "--model_name=feedback",
             f"--model_base_path={base}",
+            # An XLA-compiled export needs --xla_cpu_compilation_enabled=true.
+            *read_model_card(version_dir)["tf_serving_flags"],
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
