@@ -106,14 +106,19 @@ def measure_native(data_dir, export_dir):
     return {key: report[key] for key in keys} | {"texts": len(texts)}
 
 
-def export_offline_model(base, precision):
+# The exports measured: name -> (precision, jit_compile).
+EXPORTS = {"float32": ("float32", False), "bfloat16": ("bfloat16", False), "xla": ("float32", True)}
+
+
+def export_offline_model(base, name):
     from bertcnn_tf import BertCNNClassifier
     from bertcnn_tf.export import export_for_serving
     from bertcnn_tf.runs import Run
 
+    precision, jit_compile = EXPORTS[name]
     model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
     run = Run(model, ["negative", "positive"], {})
-    return export_for_serving(run, os.path.join(base, precision), check=False, precision=precision)
+    return export_for_serving(run, os.path.join(base, name), check=False, precision=precision, jit_compile=jit_compile)
 
 
 def main(argv=None):
@@ -131,10 +136,10 @@ def main(argv=None):
     results = {"runtime": measure("runtime", args.data_dir), "train": measure("train", args.data_dir)}
     base = tempfile.mkdtemp(prefix="memory-export-")
     try:
-        for precision in ("float32", "bfloat16"):
-            export_dir = export_offline_model(base, precision)
-            results[f"serve_{precision}"] = measure("serve", args.data_dir, export_dir)
-            results[f"serve_native_{precision}"] = measure_native(args.data_dir, export_dir)
+        for name in EXPORTS:
+            export_dir = export_offline_model(base, name)
+            results[f"serve_{name}"] = measure("serve", args.data_dir, export_dir)
+            results[f"serve_native_{name}"] = measure_native(args.data_dir, export_dir)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     row = {"results": results, "machine": machine_info(), "time": time.strftime("%Y-%m-%d %H:%M")}
@@ -160,8 +165,11 @@ def memory_markdown(row):
         "train": "training, `bertcnn_tf.training.train`, batch 32, sequence length 128 (sst2 dev, 1 epoch)",
         "serve_float32": "serving a float32 export through the C++ loader (requests of 32 and of 1)",
         "serve_bfloat16": "serving a bfloat16 export (`--precision bfloat16`)",
+        "serve_xla": "serving a float32 export compiled by XLA (`--jit-compile`)",
     }
     for key, label in named.items():
+        if key not in r:  # runs before the XLA export was measured
+            continue
         peak = r[key]["peak_rss_mb"]
         lines.append(f"| {label} | {peak:.0f} MB | {peak - runtime:.0f} MB |")
     lines += [
@@ -173,11 +181,11 @@ def memory_markdown(row):
         "| export | TF linked | + TF-Text kernels | export loaded | after serving | peak |",
         "|---|---|---|---|---|---|",
     ]
-    for precision in ("float32", "bfloat16"):
-        n = r.get(f"serve_native_{precision}")
+    for name in EXPORTS:
+        n = r.get(f"serve_native_{name}")
         if n:
             lines.append(
-                f"| {precision} | {n['rss_start_mb']:.0f} | {n['rss_libraries_mb']:.0f} | "
+                f"| {'float32 compiled by XLA' if name == 'xla' else name} | {n['rss_start_mb']:.0f} | {n['rss_libraries_mb']:.0f} | "
                 f"{n['rss_loaded_mb']:.0f} | {n['rss_end_mb']:.0f} | {n['peak_rss_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
