@@ -495,6 +495,14 @@ def test_an_xla_export_warms_up_a_single_text_of_every_width(compiled):
     assert sorted(widths) == [8, 16]
 
 
+def test_an_xla_export_runs_only_the_widths_its_warmup_compiled(tmp_path):
+    # The plain export runs a request's longest part at its exact length
+    # (test_each_part_of_a_batch_is_padded_to_its_longest_text); compiled,
+    # every part is padded to the 8-token steps that the warmup covers.
+    export_dir = export_for_serving(width_probe_run(), tmp_path / "probe", check=False, jit_compile=True)
+    assert _widths(export_dir, BATCHES) == [{8}, {8}, {8}, {8, 16}]
+
+
 @pytest.mark.parametrize("text_pair", [False, True])
 def test_single_text_lengths_pack_to_each_serving_width(text_pair):
     preprocessor = make_run(text_pair=text_pair, sequence_length=30).model.preprocessor
