@@ -41,7 +41,7 @@ def add_serving_commands(subparsers):
     export.add_argument(
         "--jit-compile",
         action="store_true",
-        help="compile the model's call with XLA: faster on CPUs (single texts in about 0.6 times "
+        help="compile the model's call with XLA: faster on CPUs (single texts in about half "
         "the time), about a second of compiling per new input shape; TF Serving must then run "
         "with --xla_cpu_compilation_enabled=true",
     )

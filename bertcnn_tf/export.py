@@ -103,12 +103,12 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True, precis
             moves probabilities by about 1e-2 (`bertcnn_tf.precision`).
             `None` keeps the model's own.
         jit_compile: Compile the model's call with XLA, once per input
-            shape (lengths step by `SERVING_LENGTH_STEP`). On 2 CPU cores
-            it served single texts in about 0.6 times the time and batches
-            of 32 about 1.3 times as fast (`benchmarks/RESULTS.md`), but
+            shape (widths padded to `SERVING_LENGTH_STEP`). On 2 CPU cores
+            it served single texts in about half the time and batches of
+            32 about 1.4 times as fast (`benchmarks/RESULTS.md`), but
             each new (rows, length) shape costs about a second of
             compiling on first sight: the warmup requests cover single
-            texts of every length. A serving process takes about 300 MB
+            texts of every width. A serving process takes about 250 MB
             more, and XLA ran bfloat16 slower than float32, so leave
             `precision` alone with it. TF Serving must then run with
             `XLA_SERVING_FLAG` (`--xla_cpu_compilation_enabled=true`).
