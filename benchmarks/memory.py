@@ -106,8 +106,12 @@ def measure_native(data_dir, export_dir):
     return {key: report[key] for key in keys} | {"texts": len(texts)}
 
 
-# The exports measured: name -> (precision, jit_compile).
-EXPORTS = {"float32": ("float32", False), "bfloat16": ("bfloat16", False), "xla": ("float32", True)}
+# The exports measured: name -> (precision, jit_compile, label in the tables).
+EXPORTS = {
+    "float32": ("float32", False, "float32"),
+    "bfloat16": ("bfloat16", False, "bfloat16"),
+    "xla": ("float32", True, "float32 compiled by XLA"),
+}
 
 
 def export_offline_model(base, name):
@@ -115,7 +119,7 @@ def export_offline_model(base, name):
     from bertcnn_tf.export import export_for_serving
     from bertcnn_tf.runs import Run
 
-    precision, jit_compile = EXPORTS[name]
+    precision, jit_compile, _ = EXPORTS[name]
     model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
     run = Run(model, ["negative", "positive"], {})
     return export_for_serving(run, os.path.join(base, name), check=False, precision=precision, jit_compile=jit_compile)
@@ -181,11 +185,11 @@ def memory_markdown(row):
         "| export | TF linked | + TF-Text kernels | export loaded | after serving | peak |",
         "|---|---|---|---|---|---|",
     ]
-    for name in EXPORTS:
+    for name, (_, _, label) in EXPORTS.items():
         n = r.get(f"serve_native_{name}")
         if n:
             lines.append(
-                f"| {'float32 compiled by XLA' if name == 'xla' else name} | {n['rss_start_mb']:.0f} | {n['rss_libraries_mb']:.0f} | "
+                f"| {label} | {n['rss_start_mb']:.0f} | {n['rss_libraries_mb']:.0f} | "
                 f"{n['rss_loaded_mb']:.0f} | {n['rss_end_mb']:.0f} | {n['peak_rss_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
