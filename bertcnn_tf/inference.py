@@ -1,67 +1,20 @@
-"""Probabilities and labels for many texts, with padding paid only where it exists."""
+"""Keras prediction for many texts: tokenized once, run in length-sorted batches.
 
-import weakref
+`predict` is what `bertcnn predict` and a notebook call; padding is paid
+only where it exists, since every head but `"seed"` gives the same logits
+at any padding.
+"""
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from bertcnn_tf.data import detached_preprocessor
-from bertcnn_tf.data import fixed_length
-
-
-# One traced tokenizer per preprocessor (and sequence length and number of
-# segments): tracing costs most of a second, a traced call on 1,000 texts
-# about 10 ms.
-_TRACED_TOKENIZERS = weakref.WeakKeyDictionary()
-
-
-def traced_tokenizer(preprocessor, segments=1):
-    """`preprocessor(x=...)` as a `tf.function`, traced once and reused.
-
-    Takes `segments` 1-D string tensors (a text, or a text and its pair) and
-    returns the preprocessor's `token_ids`, `segment_ids` and `padding_mask`.
-    Traced, keras-hub tokenizes with tf-text ops: the same ids as its eager
-    Python path (tests/test_tokenizer_paths.py), about 40x faster.
-
-    Example:
-    ```python
-    import tensorflow as tf
-    from bertcnn_tf import BertCNNClassifier
-
-    classifier = BertCNNClassifier.from_preset("offline", num_classes=2)
-    tokenize = traced_tokenizer(classifier.preprocessor)
-    tokenize(tf.constant(["a fine film", ""]))["token_ids"].shape  # (2, 128)
-    ```
-    """
-    cache = _TRACED_TOKENIZERS.setdefault(preprocessor, {})
-    key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments)
-    if key not in cache:
-        # A weak reference: the cached function must not keep its key alive.
-        owner = weakref.ref(preprocessor)
-
-        def tokenize(*columns):
-            return owner()(x=columns[0] if segments == 1 else tuple(columns))
-
-        spec = tf.TensorSpec([None], tf.string)
-        cache[key] = tf.function(tokenize, input_signature=[spec] * segments)
-    return cache[key]
-
-
-def tokenize_all(examples, preprocessor, chunk=1024):
-    """Token ids, segment ids and padding masks of every example, as numpy arrays.
-
-    Runs the preprocessor's traced tokenizer (`traced_tokenizer`) on chunks
-    of `chunk` texts. Returns `[n, sequence_length]` arrays.
-    """
-    inputs = examples.inputs()
-    columns = list(inputs) if isinstance(inputs, tuple) else [inputs]
-    tokenize = traced_tokenizer(preprocessor, len(columns))
-    parts = []
-    for start in range(0, max(1, len(columns[0])), chunk):  # one (empty) call for no texts
-        features = tokenize(*[tf.constant(column[start : start + chunk], tf.string) for column in columns])
-        parts.append({name: value.numpy() for name, value in features.items()})
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+from bertcnn_tf import postprocessing
+from bertcnn_tf.data.files import Examples
+from bertcnn_tf.precision import with_compute_dtype
+from bertcnn_tf.preprocessing import detached_preprocessor
+from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.preprocessing import tokenize_all
+from bertcnn_tf.training.runs import as_run
 
 
 def batch_width(lengths, limit):
@@ -108,27 +61,56 @@ def predict_probabilities(model, examples, multi_label=False, batch_size=32):
 
     Returns:
         float32 `[n, classes]`: softmax probabilities, or per-label sigmoid
-        probabilities when `multi_label`.
+        probabilities when `multi_label` (`bertcnn_tf.postprocessing`; a
+        model that outputs probabilities itself is taken as it is).
 
     Example:
     ```python
-    from bertcnn_tf.data import Examples
-    from bertcnn_tf.runs import load_run
+    import bertcnn_tf
 
-    run = load_run("runs/demo")
+    run = bertcnn_tf.load_run("runs/demo")
     texts = ["charged twice", "parcel never came"]
-    predict_probabilities(run.model, Examples(texts=texts, labels=[[], []]))
+    predict_probabilities(run.model, bertcnn_tf.Examples(texts=texts, labels=[[], []]))
     ```
     """
+    from_logits = not postprocessing.outputs_are_probabilities(model, multi_label)
     if len(examples) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype="float32")
-    logits = keras.ops.convert_to_tensor(predict_logits(model, examples, batch_size))
-    activation = keras.ops.sigmoid if multi_label else keras.ops.softmax
-    return np.asarray(keras.ops.convert_to_numpy(activation(logits)), dtype="float32")
+    outputs = predict_logits(model, examples, batch_size)
+    return postprocessing.probabilities(outputs, multi_label, from_logits).numpy()
 
 
-def decide(probabilities, labels, multi_label=False, threshold=0.5):
-    """The predicted label (single-label) or label list (multi-label) per row."""
-    if multi_label:
-        return [[labels[i] for i in np.flatnonzero(row >= threshold)] for row in probabilities]
-    return [labels[i] for i in probabilities.argmax(axis=-1)]
+def predict(run, texts, text_pairs=None, batch_size=32, precision=None):
+    """Labels and probabilities of a trained run for new texts.
+
+    Args:
+        run: A `Run` (`bertcnn_tf.load_run`) or a run folder.
+        texts: A list of strings, or `Examples`.
+        text_pairs: The second texts, for a sentence-pair model.
+        batch_size: int.
+        precision: Optional dtype to compute in (`bertcnn_tf.with_compute_dtype`).
+
+    Returns:
+        One dict per text: `label` (multi-label: `labels`, a list) and
+        `probabilities`, `{label: probability}`.
+
+    Example:
+    ```python
+    import bertcnn_tf
+
+    bertcnn_tf.predict("runs/demo", ["I was charged twice"])
+    # [{"label": "billing", "probabilities": {"billing": 0.93, ...}}]
+    ```
+    """
+    run = as_run(run)
+    examples = texts if isinstance(texts, Examples) else Examples(
+        texts=list(texts), labels=[[] for _ in texts], pairs=None if text_pairs is None else list(text_pairs)
+    )
+    if run.text_pair_column and examples.pairs is None:
+        raise ValueError("This model reads sentence pairs: pass `text_pairs` (or --input FILE with the pair column).")
+    model = with_compute_dtype(run.model, precision) if precision else run.model
+    probabilities = predict_probabilities(model, examples, run.multi_label, batch_size)
+    decided = postprocessing.postprocess(
+        probabilities, run.labels, run.multi_label, run.threshold, from_logits=False
+    )
+    return postprocessing.records(decided, run.labels, run.multi_label)

@@ -8,7 +8,7 @@ weights take half the memory. Probabilities move by about 1e-2 at most
 
 import keras
 
-INFERENCE_DTYPES = ("float32", "bfloat16", "mixed_bfloat16", "float16", "mixed_float16")
+from bertcnn_tf.choices import INFERENCE_DTYPES
 
 
 def with_compute_dtype(model, dtype):

@@ -10,11 +10,11 @@ from conftest import tiny_backbone
 from conftest import tiny_tokenizer
 
 import bertcnn_tf
-from bertcnn_tf.runs import MODEL_FILE
-from bertcnn_tf.runs import REPORT_FILE
-from bertcnn_tf.runs import Run
-from bertcnn_tf.runs import save_labels
-from bertcnn_tf.runs import save_settings
+from bertcnn_tf.training.runs import MODEL_FILE
+from bertcnn_tf.training.runs import REPORT_FILE
+from bertcnn_tf.training.runs import Run
+from bertcnn_tf.training.runs import save_labels
+from bertcnn_tf.training.runs import save_settings
 
 LABELS = ["billing", "delivery", "praise"]
 PAIRS_A = [

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bertcnn_tf.averaging import AveragedWeights
-from bertcnn_tf.backup import TrainingBackup
-from bertcnn_tf.training import TrainingConfig
-from bertcnn_tf.training import check_config
-from bertcnn_tf.training import fit_resumable
+from bertcnn_tf.training.averaging import AveragedWeights
+from bertcnn_tf.training.backup import TrainingBackup
+from bertcnn_tf.training.trainer import TrainingConfig
+from bertcnn_tf.training.trainer import check_config
+from bertcnn_tf.training.trainer import fit_resumable
 
 STEPS = 8  # per epoch
 

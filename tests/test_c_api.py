@@ -16,9 +16,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_text  # noqa: E402  (registers CaseFoldUTF8 & co. for the C API too)
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 
-from bertcnn_tf.c_api import SavedModelLoadError  # noqa: E402
-from bertcnn_tf.c_api import SavedModelRunError  # noqa: E402
-from bertcnn_tf.c_api import SavedModelSession  # noqa: E402
+from bertcnn_tf.serving.c_api import SavedModelLoadError  # noqa: E402
+from bertcnn_tf.serving.c_api import SavedModelRunError  # noqa: E402
+from bertcnn_tf.serving.c_api import SavedModelSession  # noqa: E402
 
 
 def export_endpoint(export_dir, fn, input_signature, model=None):

@@ -5,13 +5,13 @@ import pytest
 from conftest import tiny_tokenizer
 
 from bertcnn_tf import make_preprocessor
-from bertcnn_tf.data import DataError
-from bertcnn_tf.data import Examples
-from bertcnn_tf.data import LabelVocabulary
-from bertcnn_tf.data import make_dataset
-from bertcnn_tf.data import read_examples
-from bertcnn_tf.data import stratified_folds
-from bertcnn_tf.data import stratified_split
+from bertcnn_tf.data.files import DataError
+from bertcnn_tf.data.files import Examples
+from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf.data.pipeline import make_dataset
+from bertcnn_tf.data.files import read_examples
+from bertcnn_tf.data.files import stratified_folds
+from bertcnn_tf.data.files import stratified_split
 
 
 def write(tmp_path, name, content, mode="w", **kwargs):

@@ -16,17 +16,17 @@ from conftest import write_csv
 
 from bertcnn_tf import make_preprocessor
 from bertcnn_tf.cli import main
-from bertcnn_tf.data import Examples
-from bertcnn_tf.data import make_dataset
-from bertcnn_tf.data import read_examples
-from bertcnn_tf.distribution import StrategyError
-from bertcnn_tf.distribution import describe
-from bertcnn_tf.distribution import global_batch_size
-from bertcnn_tf.distribution import is_chief
-from bertcnn_tf.distribution import make_strategy
-from bertcnn_tf.training import TrainingConfig
-from bertcnn_tf.training import read_training_log
-from bertcnn_tf.training import train
+from bertcnn_tf.data.files import Examples
+from bertcnn_tf.data.pipeline import make_dataset
+from bertcnn_tf.data.files import read_examples
+from bertcnn_tf.training.distribution import StrategyError
+from bertcnn_tf.training.distribution import describe
+from bertcnn_tf.training.distribution import global_batch_size
+from bertcnn_tf.training.distribution import is_chief
+from bertcnn_tf.training.distribution import make_strategy
+from bertcnn_tf.training.trainer import TrainingConfig
+from bertcnn_tf.training.trainer import read_training_log
+from bertcnn_tf.training.trainer import train
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_worker.py")
 # A bound on each subprocess, so that a hung collective cannot hang the suite.
@@ -132,7 +132,7 @@ def test_tpu_setting_trains_on_static_batches_with_xla(tmp_path, tiny_preset, mo
     and the numeric model compiles with XLA (the TPU's compiler), which a
     string op would make fail.
     """
-    import bertcnn_tf.training as training
+    import bertcnn_tf.training.trainer as training
 
     seen = []
 

@@ -25,28 +25,29 @@ from serving_helpers import width_probe_run
 from serving_helpers import widths_from_probabilities
 from tensorflow_serving.apis import prediction_log_pb2
 
-import bertcnn_tf.export
-from bertcnn_tf.c_api import SavedModelRunError
-from bertcnn_tf.c_api import SavedModelSession
+import bertcnn_tf.serving.export
+import bertcnn_tf.serving.graph
+from bertcnn_tf.serving.c_api import SavedModelRunError
+from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.cli import main
-from bertcnn_tf.export import SERVING_LENGTH_STEP
-from bertcnn_tf.export import XLA_SERVING_FLAG
-from bertcnn_tf.export import ExportError
-from bertcnn_tf.export import export_for_serving
-from bertcnn_tf.export import make_packer
-from bertcnn_tf.export import publish
-from bertcnn_tf.export import single_text_lengths
-from bertcnn_tf.runs import Run
-from bertcnn_tf.runs import load_run
-from bertcnn_tf.serving import TF_TEXT_OPS_NOT_IN_2_12_1
-from bertcnn_tf.serving import ServingCheckError
-from bertcnn_tf.serving import min_tf_serving_version
-from bertcnn_tf.serving import non_core_ops
-from bertcnn_tf.serving import numeric_versions
-from bertcnn_tf.serving import read_model_card
-from bertcnn_tf.serving import WARMUP_FILE
-from bertcnn_tf.serving import read_warmup_requests
-from bertcnn_tf.serving import tf_text_op_names
+from bertcnn_tf.preprocessing import LENGTH_STEP
+from bertcnn_tf.serving.model_card import XLA_SERVING_FLAG
+from bertcnn_tf.serving.graph import ExportError
+from bertcnn_tf.serving.export import export_for_serving
+from bertcnn_tf.preprocessing import make_packer
+from bertcnn_tf.serving.export import publish
+from bertcnn_tf.serving.warmup import single_text_lengths
+from bertcnn_tf.training.runs import Run
+from bertcnn_tf.training.runs import load_run
+from bertcnn_tf.serving.ops import TF_TEXT_OPS_NOT_IN_2_12_1
+from bertcnn_tf.serving.check import ServingCheckError
+from bertcnn_tf.serving.ops import min_tf_serving_version
+from bertcnn_tf.serving.ops import non_core_ops
+from bertcnn_tf.serving.versions import numeric_versions
+from bertcnn_tf.serving.model_card import read_model_card
+from bertcnn_tf.serving.contract import WARMUP_FILE
+from bertcnn_tf.serving.warmup import read_warmup_requests
+from bertcnn_tf.serving.ops import tf_text_op_names
 
 LONG_TEXT = " ".join(["the movie was not very good"] * 40)
 KINDS = ["single", "multi", "pair", "seed"]
@@ -226,10 +227,10 @@ def length_split(sorted_lengths, step, levels):
 def test_a_request_runs_in_length_sorted_parts_and_keeps_its_order(tmp_path, monkeypatch):
     # Rows are sorted by length and split where padding is least, SPLIT_LEVELS
     # times; each part is trimmed to its longest (rounded up to
-    # SERVING_LENGTH_STEP, at most the request's width); outputs come back in
+    # LENGTH_STEP, at most the request's width); outputs come back in
     # request order. A step of 2 gives the probe's 16 positions room for more
     # than two part widths.
-    monkeypatch.setattr(bertcnn_tf.export, "SERVING_LENGTH_STEP", 2)
+    monkeypatch.setattr(bertcnn_tf.serving.graph, "LENGTH_STEP", 2)
     export_dir = export_for_serving(width_probe_run(), tmp_path / "probe", check=False)
     rng = np.random.default_rng(0)
     words = rng.permutation(np.concatenate([rng.integers(0, 6, 11), rng.integers(7, 20, 10)]))
@@ -237,8 +238,8 @@ def test_a_request_runs_in_length_sorted_parts_and_keeps_its_order(tmp_path, mon
     tokenizer = tiny_tokenizer()
     lengths = np.array([min(16, len(tokenizer(t)) + 2) for t in texts])
     order = np.argsort(lengths, kind="stable")
-    step = bertcnn_tf.export.SERVING_LENGTH_STEP
-    parts = length_split(lengths[order].tolist(), step, bertcnn_tf.export.SPLIT_LEVELS)
+    step = bertcnn_tf.serving.graph.LENGTH_STEP
+    parts = length_split(lengths[order].tolist(), step, bertcnn_tf.serving.graph.SPLIT_LEVELS)
     assert len(parts) > 2  # the request really splits, and a part splits again
     expected = np.empty(len(texts), dtype=int)
     start = 0
@@ -408,13 +409,13 @@ def test_export_refuses_a_taken_version_before_writing(tmp_path):
 def test_check_runs_on_a_hidden_staging_directory(tmp_path, monkeypatch):
     base = tmp_path / "feedback"
     seen = []
-    real_check = bertcnn_tf.export.check_serving
+    real_check = bertcnn_tf.serving.export.check_serving
 
     def spy(path, run=None):
         seen.append((os.path.basename(path), os.path.dirname(path), _entries(base)))
         return real_check(path, run=run)
 
-    monkeypatch.setattr(bertcnn_tf.export, "check_serving", spy)
+    monkeypatch.setattr(bertcnn_tf.serving.export, "check_serving", spy)
     export_for_serving(make_run(), base)
     [(name, parent, entries_during_check)] = seen
     assert name.startswith(".feedback-tmp-") and parent == str(base)
@@ -425,14 +426,14 @@ def test_check_runs_on_a_hidden_staging_directory(tmp_path, monkeypatch):
 def test_a_failed_check_publishes_nothing(tmp_path, monkeypatch):
     # A half-written export (its graph file cut short) must not become a version.
     base = tmp_path / "feedback"
-    real_check = bertcnn_tf.export.check_serving
+    real_check = bertcnn_tf.serving.export.check_serving
 
     def check_half_written(path, run=None):
         graph = os.path.join(path, "saved_model.pb")
         os.truncate(graph, os.path.getsize(graph) // 2)
         return real_check(path, run=run)
 
-    monkeypatch.setattr(bertcnn_tf.export, "check_serving", check_half_written)
+    monkeypatch.setattr(bertcnn_tf.serving.export, "check_serving", check_half_written)
     with pytest.raises(ServingCheckError, match="cannot load SavedModel") as excinfo:
         export_for_serving(width_probe_run(), base)
     assert excinfo.value.step == "load"
@@ -491,7 +492,7 @@ def test_an_xla_export_warms_up_a_single_text_of_every_width(compiled):
     texts = [inputs["text"] for name, inputs in requests if name == "serving_default"]
     singles = [text[0].decode() for text in texts if len(text) == 1]
     mask = run.model.preprocessor(x=singles)["padding_mask"]
-    widths = -(-np.asarray(mask).sum(axis=1) // SERVING_LENGTH_STEP) * SERVING_LENGTH_STEP
+    widths = -(-np.asarray(mask).sum(axis=1) // LENGTH_STEP) * LENGTH_STEP
     assert sorted(widths) == [8, 16]
 
 
@@ -508,7 +509,7 @@ def test_single_text_lengths_pack_to_each_serving_width(text_pair):
     preprocessor = make_run(text_pair=text_pair, sequence_length=30).model.preprocessor
     texts = single_text_lengths(30, segments=2 if text_pair else 1)
     mask = np.asarray(preprocessor(x=(texts, texts) if text_pair else texts)["padding_mask"]).sum(axis=1)
-    widths = np.minimum(-(-mask // SERVING_LENGTH_STEP) * SERVING_LENGTH_STEP, 30)
+    widths = np.minimum(-(-mask // LENGTH_STEP) * LENGTH_STEP, 30)
     assert widths.tolist() == [8, 16, 24, 30]
 
 

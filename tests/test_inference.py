@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 from conftest import tiny_classifier
 
-from bertcnn_tf.data import Examples
-from bertcnn_tf.inference import decide
+from bertcnn_tf.data.files import Examples
 from bertcnn_tf.inference import predict_probabilities
+from bertcnn_tf.postprocessing import postprocess
+from bertcnn_tf.postprocessing import records
 
 TEXTS = [
     "the movie was great ! " * 6,
@@ -31,8 +32,8 @@ def test_multi_label_probabilities_are_sigmoids_and_decisions_use_the_threshold(
     probabilities = predict_probabilities(model, examples, multi_label=True)
     logits = model.predict(TEXTS[:3], verbose=0)
     np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-logits)), atol=1e-5)
-    decisions = decide(np.array([[0.9, 0.2, 0.6]]), ["a", "b", "c"], multi_label=True, threshold=0.5)
-    assert decisions == [["a", "c"]]
+    decided = postprocess(np.array([[0.9, 0.2, 0.6]]), ["a", "b", "c"], True, threshold=0.5, from_logits=False)
+    assert [record["labels"] for record in records(decided, ["a", "b", "c"], multi_label=True)] == [["a", "c"]]
 
 
 def test_empty_input_gives_an_empty_result():
@@ -41,7 +42,7 @@ def test_empty_input_gives_an_empty_result():
 
 
 def test_sentence_pairs_are_packed_as_pairs():
-    from bertcnn_tf.inference import tokenize_all
+    from bertcnn_tf.preprocessing import tokenize_all
 
     model = tiny_classifier("cnn", sequence_length=32)
     examples = Examples(texts=["good movie", "bad"], labels=[[], []], pairs=["loved it", "late delivery"])
@@ -55,8 +56,8 @@ def test_sentence_pairs_are_packed_as_pairs():
 
 
 def test_tokenize_all_equals_the_eager_preprocessor_across_chunks():
-    from bertcnn_tf.inference import tokenize_all
-    from bertcnn_tf.inference import traced_tokenizer
+    from bertcnn_tf.preprocessing import tokenize_all
+    from bertcnn_tf.preprocessing import traced_tokenizer
 
     model = tiny_classifier("cnn", sequence_length=8)
     texts = TEXTS + ["the movie was great ! " * 5]

@@ -11,10 +11,10 @@ import pytest
 from conftest import sentiment_rows
 from conftest import write_csv
 
-import bertcnn_tf.training  # noqa: F401  registers the optimizer and schedule model.keras names
-from bertcnn_tf.data import read_examples
+import bertcnn_tf.training.runs  # noqa: F401  registers the optimizer and schedule model.keras names
+from bertcnn_tf.data.files import read_examples
 from bertcnn_tf.inference import predict_probabilities
-from bertcnn_tf.runs import load_run
+from bertcnn_tf.training.runs import load_run
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_worker.py")
 

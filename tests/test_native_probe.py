@@ -13,8 +13,8 @@ from serving_helpers import PAIRS_A
 from serving_helpers import make_run
 
 from benchmarks import native_serving
-from bertcnn_tf.c_api import SavedModelSession
-from bertcnn_tf.export import export_for_serving
+from bertcnn_tf.serving.c_api import SavedModelSession
+from bertcnn_tf.serving.export import export_for_serving
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None, reason="no C compiler (cc) on PATH to build the serving probe"

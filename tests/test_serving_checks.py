@@ -25,24 +25,24 @@ from serving_helpers import save_run
 from serving_helpers import strings
 from tensorflow_serving.apis import predict_pb2
 
-import bertcnn_tf.c_api
-from bertcnn_tf.c_api import SavedModelRunError
-from bertcnn_tf.c_api import SavedModelSession
-from bertcnn_tf.cli_serving import add_serving_commands
-from bertcnn_tf.export import export_for_serving
-from bertcnn_tf.runs import load_run
-from bertcnn_tf.serving import RestError
-from bertcnn_tf.serving import ServingCheckError
-from bertcnn_tf.serving import check_serving
-from bertcnn_tf.serving import decode_rest_request
-from bertcnn_tf.serving import encode_rest_response
-from bertcnn_tf.serving import grpc_predict_request
-from bertcnn_tf.serving import parse_grpc_response
-from bertcnn_tf.serving import parse_rest_response
-from bertcnn_tf.serving import predict_request
-from bertcnn_tf.serving import read_model_card
-from bertcnn_tf.serving import rest_body
-from bertcnn_tf.serving import rest_request
+import bertcnn_tf.serving.c_api
+from bertcnn_tf.serving.c_api import SavedModelRunError
+from bertcnn_tf.serving.c_api import SavedModelSession
+from bertcnn_tf.cli.serving import add_serving_commands
+from bertcnn_tf.serving.export import export_for_serving
+from bertcnn_tf.training.runs import load_run
+from bertcnn_tf.serving.rest import RestError
+from bertcnn_tf.serving.check import ServingCheckError
+from bertcnn_tf.serving.check import check_serving
+from bertcnn_tf.serving.rest import decode_rest_request
+from bertcnn_tf.serving.rest import encode_rest_response
+from bertcnn_tf.serving.grpc_requests import grpc_predict_request
+from bertcnn_tf.serving.grpc_requests import parse_grpc_response
+from bertcnn_tf.serving.rest import parse_rest_response
+from bertcnn_tf.serving.grpc_requests import predict_request
+from bertcnn_tf.serving.model_card import read_model_card
+from bertcnn_tf.serving.rest import rest_body
+from bertcnn_tf.serving.rest import rest_request
 
 STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "keras", "bad inputs"]
 
@@ -550,7 +550,7 @@ def test_exports_load_and_run_in_tensorflow_2_12(served, session, pair_served, p
             OLD_TF_PYTHON,
             "-c",
             OLD_TF_SCRIPT,
-            bertcnn_tf.c_api.__file__,
+            bertcnn_tf.serving.c_api.__file__,
             json.dumps(TEXTS),
             served[1],
             pair_served[1],

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from bertcnn_tf.significance import format_p
-from bertcnn_tf.significance import mcnemar_p
-from bertcnn_tf.significance import paired_comparison
+from bertcnn_tf.training.significance import format_p
+from bertcnn_tf.training.significance import mcnemar_p
+from bertcnn_tf.training.significance import paired_comparison
 
 
 def two_sided_binomial_p(k, n):

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from bertcnn_tf.backbones import load_tokenizer
-from bertcnn_tf.backbones import make_preprocessor
+from bertcnn_tf.preprocessing import make_preprocessor
 from bertcnn_tf.backbones import offline_backbone_dir
 
 TRICKY_TEXTS = [

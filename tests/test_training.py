@@ -10,24 +10,25 @@ from conftest import tiny_backbone
 from conftest import tiny_classifier
 from conftest import write_csv
 
-import bertcnn_tf.training
+import bertcnn_tf.training.evaluation
+import bertcnn_tf.training.trainer
 from bertcnn_tf.cli import build_parser
 from bertcnn_tf.cli import main
-from bertcnn_tf.cli import training_config
-from bertcnn_tf.data import LabelVocabulary
-from bertcnn_tf.data import read_examples
-from bertcnn_tf.data import stratified_split
-from bertcnn_tf.evaluation import best_threshold
+from bertcnn_tf.cli.training import training_config
+from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf.data.files import read_examples
+from bertcnn_tf.data.files import stratified_split
+from bertcnn_tf.training.evaluation import best_threshold
 from bertcnn_tf.inference import predict_probabilities
-from bertcnn_tf.runs import load_run
-from bertcnn_tf.optimization import LinearWarmupDecay
-from bertcnn_tf.optimization import GlobalClipAdamW
-from bertcnn_tf.optimization import head_learning_rate_multipliers
-from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
-from bertcnn_tf.optimization import make_optimizer
-from bertcnn_tf.training import balanced_sample_weights
-from bertcnn_tf.training import correct_per_example
-from bertcnn_tf.training import train
+from bertcnn_tf.training.runs import load_run
+from bertcnn_tf.optimizers import LinearWarmupDecay
+from bertcnn_tf.optimizers import GlobalClipAdamW
+from bertcnn_tf.optimizers import head_learning_rate_multipliers
+from bertcnn_tf.optimizers import layer_decay_learning_rate_multipliers
+from bertcnn_tf.optimizers import make_optimizer
+from bertcnn_tf.training.trainer import balanced_sample_weights
+from bertcnn_tf.training.evaluation import correct_per_example
+from bertcnn_tf.training.trainer import train
 
 
 def test_linear_warmup_then_decay():
@@ -117,7 +118,7 @@ def test_training_gives_the_head_its_multiplied_learning_rate(tmp_path, tiny_pre
         built.append(make_optimizer(*args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(bertcnn_tf.training, "make_optimizer", spy)
+    monkeypatch.setattr(bertcnn_tf.training.trainer, "make_optimizer", spy)
     examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
     config = quick_config(
         tiny_preset, epochs=1, head_learning_rate_multiplier=5, output_learning_rate_multiplier=30,
@@ -177,8 +178,8 @@ def test_label_smoothing_reaches_the_loss_the_settings_and_the_command_line(tmp_
 
 
 def test_label_smoothing_by_default_is_0_1_single_label_and_off_multi_label(tmp_path, tiny_preset):
-    from bertcnn_tf.training import TrainingConfig
-    from bertcnn_tf.training import with_resolved_defaults
+    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.trainer import with_resolved_defaults
 
     examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
     run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1))
@@ -191,7 +192,7 @@ def test_label_smoothing_by_default_is_0_1_single_label_and_off_multi_label(tmp_
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_label_smoothing_stops_rewarding_ever_more_confident_logits(multi_label):
-    from bertcnn_tf.metrics import loss_and_metrics
+    from bertcnn_tf.training.metrics import loss_and_metrics
 
     target = np.array([[1.0, 0.0]], dtype="float32")
     confident, more_confident = np.array([[4.0, -4.0]]), np.array([[40.0, -40.0]])
@@ -203,8 +204,8 @@ def test_label_smoothing_stops_rewarding_ever_more_confident_logits(multi_label)
 
 @pytest.mark.parametrize("share", [-0.1, 1.0, float("nan")])
 def test_label_smoothing_out_of_range_is_refused(share):
-    from bertcnn_tf.training import TrainingConfig
-    from bertcnn_tf.training import check_config
+    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.trainer import check_config
 
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         check_config(TrainingConfig(label_smoothing=share))
@@ -244,7 +245,7 @@ def test_multi_label_trains_with_sigmoid_and_tunes_its_threshold(tmp_path, tiny_
         seen.update(targets=targets, probabilities=probabilities)
         return 0.35  # not the default, so the test sees whether the tuned value is used
 
-    monkeypatch.setattr(bertcnn_tf.training, "best_threshold", spy)
+    monkeypatch.setattr(bertcnn_tf.training.evaluation, "best_threshold", spy)
     config = quick_config(tiny_preset, multi_label=True, label_separator="|", tune_threshold=True)
     run, report = train(examples, str(tmp_path / "run"), config, validation_examples=examples)
     metrics = report["splits"]["validation"]
@@ -432,10 +433,10 @@ def test_cli_compare_trains_each_head_at_each_value_given(tmp_path, tiny_preset,
 
 
 def test_compare_candidates_cross_multipliers_with_smoothings():
-    from bertcnn_tf.cli import compare_candidates
+    from bertcnn_tf.training.compare import compare_candidates
 
     assert compare_candidates(["cnn", "cls"]) == [("cnn", "cnn", {}), ("cls", "cls", {})]
-    candidates = compare_candidates(["cnn", "cls"], "1,20", "0,0.1")
+    candidates = compare_candidates(["cnn", "cls"], [1, 20], [0, 0.1])
     assert [name for name, _, _ in candidates] == [
         f"{head}-{rate}-{share}" for head in ("cnn", "cls") for rate in ("1x", "20x") for share in ("ls0", "ls0.1")
     ]

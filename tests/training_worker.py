@@ -58,8 +58,8 @@ def mirrored(out, preset=None):
     tf.config.experimental.enable_op_determinism()
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from bertcnn_tf.data import read_examples
-    from bertcnn_tf.training import train
+    from bertcnn_tf.data.files import read_examples
+    from bertcnn_tf.training.trainer import train
 
     preset = dropout_free_preset(os.path.join(out, "preset"))
     examples = read_examples(os.path.join(out, "train.csv"))
@@ -75,8 +75,8 @@ def mirrored(out, preset=None):
 
 def multi_worker(out, preset):
     """One worker of a multi-worker run; every worker gives the same arguments."""
-    from bertcnn_tf.data import read_examples
-    from bertcnn_tf.training import train
+    from bertcnn_tf.data.files import read_examples
+    from bertcnn_tf.training.trainer import train
 
     # Each worker names its own folder, so that the test can tell who wrote.
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -95,9 +95,9 @@ def jax_backend(out, preset):
     """Trains under KERAS_BACKEND=jax, saves `.keras`, and records its predictions."""
     import keras
 
-    from bertcnn_tf.data import read_examples
+    from bertcnn_tf.data.files import read_examples
     from bertcnn_tf.inference import predict_probabilities
-    from bertcnn_tf.training import train
+    from bertcnn_tf.training.trainer import train
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     examples = read_examples(os.path.join(out, "train.csv"))

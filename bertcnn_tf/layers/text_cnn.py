@@ -3,9 +3,8 @@ from keras import ops
 
 from bertcnn_tf.layers.masking import masked_max
 from bertcnn_tf.layers.masking import masked_mean
+from bertcnn_tf.choices import POOLING_MODES
 from bertcnn_tf.layers.masking import zero_padded_positions
-
-POOLING_MODES = ("max", "mean", "max_mean")
 
 
 @keras.saving.register_keras_serializable(package="bertcnn_tf")

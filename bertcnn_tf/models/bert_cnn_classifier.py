@@ -1,21 +1,17 @@
-import os
-
 import keras
 import keras_hub
-from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
-from keras_hub.src.utils.preset_utils import check_config_class
-from keras_hub.src.utils.preset_utils import get_preset_loader
-from keras_hub.src.utils.preset_utils import load_json
 
-from bertcnn_tf.backbones import DEFAULT_SEQUENCE_LENGTH
 from bertcnn_tf.backbones import load_backbone
+from bertcnn_tf.choices import HEADS
 from bertcnn_tf.layers import ClsTokenPooling
-from bertcnn_tf.models.heads import HEADS
 from bertcnn_tf.models.heads import default_dropout
 from bertcnn_tf.models.heads import make_head
-from bertcnn_tf.optimization import HEAD_LEARNING_RATE_MULTIPLIER
-from bertcnn_tf.optimization import GlobalClipAdamW
-from bertcnn_tf.optimization import head_learning_rate_multipliers
+from bertcnn_tf.models.saved_presets import is_saved_task
+from bertcnn_tf.models.saved_presets import load_saved_task
+from bertcnn_tf.optimizers import HEAD_LEARNING_RATE_MULTIPLIER
+from bertcnn_tf.optimizers import GlobalClipAdamW
+from bertcnn_tf.optimizers import head_learning_rate_multipliers
+from bertcnn_tf.preprocessing import DEFAULT_SEQUENCE_LENGTH
 
 # BertBackbone's pooler feeds `pooled_output`, which no head here reads.
 POOLER_LAYER = "pooled_dense"
@@ -267,9 +263,8 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                 longest input in tokens.
             **kwargs: Constructor arguments (`num_classes`, `head`, ...).
         """
-        if is_saved_classifier(preset, cls):
-            loader = get_preset_loader(preset)
-            return loader.load_task(cls, load_weights, True, **kwargs)
+        if is_saved_task(preset, cls):
+            return load_saved_task(preset, cls, load_weights, **kwargs)
         backbone, preprocessor = load_backbone(
             preset,
             sequence_length=sequence_length,
@@ -299,11 +294,3 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
 def freeze_pooler(backbone):
     """Makes the backbone's pooler (unused by every head here) untrainable."""
     backbone.get_layer(POOLER_LAYER).trainable = False
-
-
-def is_saved_classifier(preset, cls):
-    """Whether `preset` is a local directory saved from `cls` by `save_to_preset`."""
-    task_file = os.path.join(os.fspath(preset), TASK_CONFIG_FILE)
-    if not os.path.exists(task_file):
-        return False
-    return issubclass(check_config_class(load_json(preset, TASK_CONFIG_FILE)), cls)

@@ -1,12 +1,12 @@
 """The heads that turn BERT's sequence output into one feature vector."""
 
+from bertcnn_tf.choices import HEADS
 from bertcnn_tf.layers import ClsTokenPooling
 from bertcnn_tf.layers import FixedLengthCNN
 from bertcnn_tf.layers import MaskedGlobalAveragePooling1D
 from bertcnn_tf.layers import MaskedGlobalMaxPooling1D
 from bertcnn_tf.layers import TextCNN
 
-HEADS = ("cnn", "cls", "mean", "max", "seed")
 # The seed article used dropout 0.2; 0.1 is BERT's own fine-tuning default.
 DEFAULT_DROPOUT = {"seed": 0.2}
 BERT_DROPOUT = 0.1

@@ -23,7 +23,7 @@ class AveragedWeights(keras.callbacks.Callback):
     Keras' `SwapEMAWeights(swap_on_epoch=True)` does the same within one
     `fit`, but leaves the average in place of the raw weights when `fit`
     ends, so a run resumed in a second `fit` (as
-    `bertcnn_tf.training.fit_resumable` does after an interruption) would
+    `bertcnn_tf.training.trainer.fit_resumable` does after an interruption) would
     go on from the average. A backup taken while the average is in the
     model must hold the raw weights: take it inside `raw_weights()`.
 
@@ -31,7 +31,7 @@ class AveragedWeights(keras.callbacks.Callback):
     ```python
     import keras
     import numpy as np
-    from bertcnn_tf.averaging import AveragedWeights
+    from bertcnn_tf.training.averaging import AveragedWeights
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(use_ema=True, ema_momentum=0.9), "mse")

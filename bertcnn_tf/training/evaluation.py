@@ -1,4 +1,4 @@
-"""Metrics, plots and reports for a trained model."""
+"""How good a trained model is: metrics, the tuned threshold, reports and plots."""
 
 import json
 import os
@@ -6,8 +6,12 @@ import os
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.io_utils import atomic_write_bytes
 from bertcnn_tf.io_utils import atomic_write_text
+from bertcnn_tf.postprocessing import chosen_classes
+from bertcnn_tf.training.runs import as_run
 
 
 # Thresholds `best_threshold` tries: 0.05 to 0.95 in steps of 0.05.
@@ -24,7 +28,7 @@ def best_threshold(targets, probabilities, candidates=THRESHOLD_CANDIDATES):
     Example:
     ```python
     import numpy as np
-    from bertcnn_tf.evaluation import best_threshold
+    from bertcnn_tf.training.evaluation import best_threshold
 
     targets = np.array([[1, 0], [0, 1], [1, 1]])
     probabilities = np.array([[0.4, 0.1], [0.2, 0.35], [0.45, 0.3]])
@@ -40,7 +44,7 @@ def best_threshold(targets, probabilities, candidates=THRESHOLD_CANDIDATES):
         )
 
     def macro_f1(threshold):
-        y_pred = (probabilities >= threshold).astype(int)
+        y_pred = chosen_classes(probabilities, multi_label=True, threshold=threshold).numpy().astype(int)
         return sk_metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)
 
     scores = {threshold: macro_f1(threshold) for threshold in candidates}
@@ -66,12 +70,13 @@ def classification_metrics(targets, probabilities, labels, multi_label=False, th
     """
     targets = np.asarray(targets)
     ids = list(range(len(labels)))
+    chosen = chosen_classes(probabilities, multi_label, threshold).numpy()
     if multi_label:
         y_true = targets.astype(int)
-        y_pred = (np.asarray(probabilities) >= threshold).astype(int)
+        y_pred = chosen.astype(int)
     else:
         y_true = targets.argmax(-1)
-        y_pred = np.asarray(probabilities).argmax(-1)
+        y_pred = chosen.argmax(-1)
     precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
         y_true, y_pred, labels=None if multi_label else ids, zero_division=0
     )
@@ -106,6 +111,47 @@ def classification_metrics(targets, probabilities, labels, multi_label=False, th
             confusion_matrix=sk_metrics.confusion_matrix(y_true, y_pred, labels=ids).tolist(),
         )
     return report
+
+
+def evaluate(run, examples, batch_size=32):
+    """Metrics of a trained run on labelled `Examples` (`classification_metrics`).
+
+    Example:
+    ```python
+    import bertcnn_tf
+
+    metrics = bertcnn_tf.evaluate("runs/demo", bertcnn_tf.read_examples("test.csv"))
+    metrics["accuracy"], metrics["macro_f1"]
+    ```
+    """
+    run = as_run(run)
+    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
+    probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size)
+    return classification_metrics(
+        targets, probabilities, run.labels, multi_label=run.multi_label, threshold=run.threshold
+    )
+
+
+def tuned_threshold(model, examples, labels, batch_size=32):
+    """The multi-label threshold with the best macro-F1 on labelled `examples` (`best_threshold`).
+
+    `labels` are the model's classes, in class-id order.
+    """
+    targets = LabelVocabulary(labels, multi_label=True).encode(examples)
+    probabilities = predict_probabilities(model, examples, multi_label=True, batch_size=batch_size)
+    return best_threshold(targets, probabilities)
+
+
+def correct_per_example(run, examples, batch_size=32):
+    """One flag per example: the run predicts its label (multi-label: all its labels, no more).
+
+    The input of `bertcnn_tf.paired_comparison`, to tell whether two runs
+    differ by more than chance on the same examples.
+    """
+    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
+    probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size)
+    chosen = chosen_classes(probabilities, run.multi_label, run.threshold).numpy()
+    return np.all(chosen == targets.astype(bool), axis=-1)
 
 
 def plot_confusion_matrix(matrix, labels, path):

@@ -12,7 +12,7 @@ object on the last line of stdout, after a failed check too.
 import json
 import sys
 
-from bertcnn_tf.precision import INFERENCE_DTYPES
+from bertcnn_tf.choices import INFERENCE_DTYPES
 
 
 def add_serving_commands(subparsers):
@@ -60,10 +60,10 @@ def add_serving_commands(subparsers):
 
 
 def export_command(args):
-    from bertcnn_tf.export import ExportError
-    from bertcnn_tf.export import export_for_serving
-    from bertcnn_tf.serving import ServingCheckError
-    from bertcnn_tf.serving import read_model_card
+    from bertcnn_tf.serving.check import ServingCheckError
+    from bertcnn_tf.serving.export import ExportError
+    from bertcnn_tf.serving.export import export_for_serving
+    from bertcnn_tf.serving.model_card import read_model_card
 
     try:
         path = export_for_serving(
@@ -89,9 +89,9 @@ def export_command(args):
 
 
 def check_serving_command(args):
-    from bertcnn_tf.runs import load_run
-    from bertcnn_tf.serving import ServingCheckError
-    from bertcnn_tf.serving import check_serving
+    from bertcnn_tf.serving.check import ServingCheckError
+    from bertcnn_tf.serving.check import check_serving
+    from bertcnn_tf.training.runs import load_run
 
     try:
         run = load_run(args.model) if args.model else None

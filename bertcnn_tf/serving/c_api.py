@@ -14,7 +14,7 @@ MetaGraphDef that the C API hands back); loading and running go through C.
 
 Custom ops (tensorflow-text's `CaseFoldUTF8`, `FastWordpieceTokenizeWithOffsets`
 ...) must be registered in the process before loading: `import tensorflow_text`
-registers them in the same op registry that the C API session uses.
+(done here) registers them in the same op registry that the C API session uses.
 
     with SavedModelSession("saved_models/bertcnn/1") as session:
         print(session.signatures["serving_default"])
@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the tf-text ops every export uses
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow.core.protobuf import meta_graph_pb2

@@ -4,7 +4,7 @@ One name picks the strategy (`make_strategy`); the rest of training asks this
 module three questions: how big is the global batch (`global_batch_size`),
 does this process keep the files it writes (`is_chief`, `writable_dir`), and
 must shapes be static (`is_tpu`). Model, optimizer and metrics are created
-in `strategy.scope()` by `bertcnn_tf.training.train`.
+in `strategy.scope()` by `bertcnn_tf.train`.
 
 Strategies (`--strategy`):
 
@@ -22,7 +22,7 @@ Strategies (`--strategy`):
 
 Example:
 ```python
-from bertcnn_tf.distribution import global_batch_size, make_strategy
+from bertcnn_tf.training.distribution import global_batch_size, make_strategy
 
 strategy = make_strategy("mirrored")
 global_batch_size(32, strategy)  # 32 × the number of replicas
@@ -41,7 +41,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
+from bertcnn_tf.choices import STRATEGIES
+
 TPU_ENVIRONMENT = "TPU_NAME"
 LOCAL_TPU = "local"
 EXAMPLE_TF_CONFIG = (
@@ -199,14 +200,6 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def replicas_in_sync():
-    """How many replicas share the step being traced (1 outside tf.distribute)."""
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    context = tf.distribute.get_replica_context()
-    return context.num_replicas_in_sync if context is not None else 1
-
-
 def global_batch_size(per_replica_batch_size, strategy):
     """The examples one training step reads: per replica × replicas."""
     return per_replica_batch_size * strategy.num_replicas_in_sync
@@ -272,70 +265,3 @@ def needs_host_copy(strategy):
     made outside the strategy has none of these problems.
     """
     return not is_default(strategy)
-
-
-@contextlib.contextmanager
-def keras_fit_fixes(strategy):
-    """Lets Keras 3.15's `fit`/`evaluate` run under tf.distribute strategies.
-
-    Keras 3.15's TensorFlow trainer fails in two places under strategies
-    (keras-team/keras#20585, tensorflow/tensorflow#72388):
-
-    - before the first step it averages a sample batch across replicas with
-      `strategy.reduce("MEAN", ...)`, only to learn its shapes; that fails on
-      the boolean `padding_mask` ("AddN ... bool") under `MirroredStrategy`,
-      and on any nested batch under `MultiWorkerMirroredStrategy`. One
-      replica's part of the batch has the same shapes, so it is used;
-    - under `MultiWorkerMirroredStrategy` it averages each step's scalar logs
-      with `strategy.reduce(..., axis=0)`, which fails on scalars; they are
-      averaged with `axis=None`.
-
-    Both are patched while the context is open, only where they apply; the
-    default strategy runs Keras unchanged.
-    """
-    if is_default(strategy):
-        yield
-        return
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    original_reduce = tf_trainer.reduce_per_replica
-    original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction not in ("auto", "mean") or not is_multi_worker(strategy):
-            return original_reduce(values, strategy, reduction)
-        return tf.nest.map_structure(
-            lambda value: strategy.reduce("MEAN", value, axis=None)
-            if isinstance(value, tf.distribute.DistributedValues)
-            else value,
-            values,
-        )
-
-    def maybe_symbolic_build(model, iterator=None, data_batch=None):
-        if model._distribute_strategy is None:  # as Keras: built when traced
-            return
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(first_local_value(model), next(batches))
-                break
-        with model.distribute_strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
-    try:
-        yield
-    finally:
-        tf_trainer.reduce_per_replica = original_reduce
-        tf_trainer.TensorFlowTrainer._maybe_symbolic_build = original_build
-
-
-def first_local_value(model):
-    """A function from a distributed value to its first local replica's value."""
-
-    def first(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return model.distribute_strategy.experimental_local_results(value)[0]
-        return value
-
-    return first

@@ -15,7 +15,10 @@ import os
 
 import keras
 
+from bertcnn_tf import models  # noqa: F401  registers the classes a model.keras names
+from bertcnn_tf import optimizers  # noqa: F401
 from bertcnn_tf.io_utils import atomic_write_text
+from bertcnn_tf.training import metrics  # noqa: F401
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
@@ -43,6 +46,24 @@ class Run:
     def text_pair_column(self):
         return self.settings.get("text_pair_column")
 
+    def save(self, run_dir):
+        """Writes the run folder: `model.keras`, `labels.txt`, `settings.json`.
+
+        Example:
+        ```python
+        import bertcnn_tf
+
+        classifier.fit(texts, label_ids, epochs=2)
+        run = bertcnn_tf.Run(classifier, labels=["billing", "delivery"], settings={"head": "cnn"})
+        run.save("runs/by-hand")
+        bertcnn_tf.export_for_serving("runs/by-hand", "saved_models/by-hand")
+        ```
+        """
+        os.makedirs(run_dir, exist_ok=True)
+        save_labels(run_dir, self.labels)
+        save_settings(run_dir, self.settings)
+        self.model.save(os.path.join(run_dir, MODEL_FILE))
+
 
 def save_labels(run_dir, labels):
     atomic_write_text(os.path.join(run_dir, LABELS_FILE), "".join(f"{label}\n" for label in labels))
@@ -64,8 +85,6 @@ def load_run(run_dir):
     Raises `FileNotFoundError` naming the missing file when `run_dir` is not
     a complete run folder.
     """
-    import bertcnn_tf  # noqa: F401  registers the package's layers
-
     missing = [
         name
         for name in (MODEL_FILE, LABELS_FILE, SETTINGS_FILE)
@@ -80,3 +99,8 @@ def load_run(run_dir):
         settings = json.load(f)
     model = keras.saving.load_model(os.path.join(run_dir, MODEL_FILE))
     return Run(model=model, labels=read_labels(os.path.join(run_dir, LABELS_FILE)), settings=settings)
+
+
+def as_run(run_or_dir):
+    """A `Run` as it is, or the run folder at a path loaded."""
+    return run_or_dir if isinstance(run_or_dir, Run) else load_run(run_or_dir)

@@ -20,7 +20,7 @@ def mcnemar_p(first_only, second_only):
 
     Example:
     ```python
-    from bertcnn_tf.significance import mcnemar_p
+    from bertcnn_tf.training.significance import mcnemar_p
 
     mcnemar_p(15, 5)   # 0.041: unlikely if the two were equally good
     mcnemar_p(13, 10)  # 0.68: not separable
@@ -44,7 +44,7 @@ def paired_comparison(first_correct, second_correct):
 
     Example:
     ```python
-    from bertcnn_tf.significance import paired_comparison
+    from bertcnn_tf.training.significance import paired_comparison
 
     paired_comparison([True, True, False, True], [True, False, False, False])
     # {'examples': 4, 'first_only': 2, 'second_only': 0, 'p': 0.5}

@@ -8,43 +8,42 @@ import shutil
 import keras
 import numpy as np
 
-from bertcnn_tf.averaging import AveragedWeights
-from bertcnn_tf.backup import BackupError
-from bertcnn_tf.backup import TrainingBackup
-from bertcnn_tf.data import LabelVocabulary
-from bertcnn_tf.data import detached_preprocessor
-from bertcnn_tf.data import fixed_length
-from bertcnn_tf.data import make_dataset
-from bertcnn_tf.data import steps_per_epoch as count_steps
-from bertcnn_tf.data import stratified_split
-from bertcnn_tf.distribution import describe
-from bertcnn_tf.distribution import global_batch_size
-from bertcnn_tf.distribution import is_chief
-from bertcnn_tf.distribution import is_tpu
-from bertcnn_tf.distribution import keras_fit_fixes
-from bertcnn_tf.distribution import make_strategy
-from bertcnn_tf.distribution import needs_host_copy
-from bertcnn_tf.distribution import writable_dir
-from bertcnn_tf.evaluation import best_threshold
-from bertcnn_tf.evaluation import classification_metrics
-from bertcnn_tf.evaluation import plot_training_curves
-from bertcnn_tf.evaluation import write_report
-from bertcnn_tf.inference import predict_probabilities
-from bertcnn_tf.metrics import default_label_smoothing
-from bertcnn_tf.metrics import loss_and_metrics
+from bertcnn_tf.choices import TRAINING_PRECISIONS
+from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf.data.files import stratified_split
+from bertcnn_tf.data.pipeline import make_dataset
+from bertcnn_tf.data.pipeline import steps_per_epoch as count_steps
 from bertcnn_tf.models import BertCNNClassifier
-from bertcnn_tf.optimization import GlobalClipAdamW
-from bertcnn_tf.optimization import HEAD_LEARNING_RATE_MULTIPLIER
-from bertcnn_tf.optimization import check_layer_decay
-from bertcnn_tf.optimization import head_learning_rate_multipliers
-from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
-from bertcnn_tf.optimization import make_optimizer
-from bertcnn_tf.runs import MODEL_FILE
-from bertcnn_tf.runs import Run
-from bertcnn_tf.runs import save_labels
-from bertcnn_tf.runs import save_settings
+from bertcnn_tf.optimizers import GlobalClipAdamW
+from bertcnn_tf.optimizers import HEAD_LEARNING_RATE_MULTIPLIER
+from bertcnn_tf.optimizers import check_layer_decay
+from bertcnn_tf.optimizers import head_learning_rate_multipliers
+from bertcnn_tf.optimizers import layer_decay_learning_rate_multipliers
+from bertcnn_tf.optimizers import make_optimizer
+from bertcnn_tf.preprocessing import detached_preprocessor
+from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.training.averaging import AveragedWeights
+from bertcnn_tf.training.backup import BackupError
+from bertcnn_tf.training.backup import TrainingBackup
+from bertcnn_tf.training.distribution import describe
+from bertcnn_tf.training.distribution import global_batch_size
+from bertcnn_tf.training.distribution import is_chief
+from bertcnn_tf.training.distribution import is_tpu
+from bertcnn_tf.training.distribution import make_strategy
+from bertcnn_tf.training.distribution import needs_host_copy
+from bertcnn_tf.training.distribution import writable_dir
+from bertcnn_tf.training.evaluation import evaluate
+from bertcnn_tf.training.evaluation import plot_training_curves
+from bertcnn_tf.training.evaluation import tuned_threshold
+from bertcnn_tf.training.evaluation import write_report
+from bertcnn_tf.training.keras_fixes import keras_fit_fixes
+from bertcnn_tf.training.metrics import default_label_smoothing
+from bertcnn_tf.training.metrics import loss_and_metrics
+from bertcnn_tf.training.runs import MODEL_FILE
+from bertcnn_tf.training.runs import Run
+from bertcnn_tf.training.runs import save_labels
+from bertcnn_tf.training.runs import save_settings
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 BEST_WEIGHTS = "best.weights.h5"
 HEAD_WARMUP_DONE = "head_warmup.weights.h5"
 TRAINING_LOG = "training_log.csv"
@@ -105,7 +104,7 @@ class TrainingConfig:
     label_column: str = "label"
     text_pair_column: str = None
     label_separator: str = None
-    strategy: str = "auto"  # one of bertcnn_tf.distribution.STRATEGIES
+    strategy: str = "auto"  # one of bertcnn_tf.training.distribution.STRATEGIES
     tpu: str = None  # a TPU name or grpc:// address; default $TPU_NAME
     static_shapes: bool = False  # every batch [batch_size, sequence_length]; always on TPUs
     verbose: object = "auto"
@@ -161,7 +160,7 @@ def train(
     arguments after being killed resumes from its last backup, to the step.
 
     Args:
-        train_examples: `bertcnn_tf.data.Examples` to train on.
+        train_examples: `bertcnn_tf.Examples` to train on.
         output_dir: The run folder: model, labels, settings, checkpoints,
             logs, report and plots go there.
         config: `TrainingConfig`.
@@ -176,18 +175,18 @@ def train(
         `(Run, report)`.
 
     Raises:
-        bertcnn_tf.backup.TrainingError: the loss became NaN or infinite
+        bertcnn_tf.training.backup.TrainingError: the loss became NaN or infinite
             (`NonFiniteLossError`), or a backup or checkpoint cannot be read
             (`BackupError`); the message says what to do.
-        bertcnn_tf.distribution.StrategyError: the strategy cannot be set
+        bertcnn_tf.training.distribution.StrategyError: the strategy cannot be set
             up here.
 
     Example:
     ```python
-    from bertcnn_tf.data import read_examples
-    from bertcnn_tf.training import TrainingConfig, train
+    import bertcnn_tf
 
-    run, report = train(read_examples("train.csv"), "runs/first", TrainingConfig(epochs=2))
+    examples = bertcnn_tf.read_examples("train.csv")
+    run, report = bertcnn_tf.train(examples, "runs/first", bertcnn_tf.TrainingConfig(epochs=2))
     report["splits"]["validation"]["macro_f1"]
     ```
     """
@@ -204,7 +203,8 @@ def train(
         )
     train_targets = vocabulary.encode(train_examples)
     validation_targets = vocabulary.encode(validation_examples)
-    test_targets = None if test_examples is None else vocabulary.encode(test_examples)
+    if test_examples is not None:
+        vocabulary.encode(test_examples)  # unknown test labels fail now, not after training
     chief = is_chief(strategy)
     if chief:
         os.makedirs(output_dir, exist_ok=True)
@@ -242,7 +242,7 @@ def train(
 
     if config.tune_threshold:
         config = dataclasses.replace(
-            config, threshold=tuned_threshold(model, validation_examples, validation_targets, config)
+            config, threshold=tuned_threshold(model, validation_examples, vocabulary.labels, config.batch_size)
         )
         print(f"Decision threshold tuned on the validation split: {config.threshold}")
     run = Run(model=model, labels=vocabulary.labels, settings=dataclasses.asdict(config))
@@ -251,15 +251,15 @@ def train(
     if config.tune_threshold:
         save_settings(output_dir, run.settings)
     model.save(os.path.join(output_dir, MODEL_FILE))
-    splits = {"validation": (validation_examples, validation_targets)}
+    splits = {"validation": validation_examples}
     if test_examples is not None:
-        splits["test"] = (test_examples, test_targets)
+        splits["test"] = test_examples
     report = {
         "settings": dataclasses.asdict(config),
         "labels": vocabulary.labels,
         "splits": {
-            name: evaluate_examples(run, examples, targets, config.batch_size)
-            for name, (examples, targets) in splits.items()
+            name: evaluate(run, examples, config.batch_size)
+            for name, examples in splits.items()
         },
     }
     write_report(output_dir, report, vocabulary.labels)
@@ -268,17 +268,9 @@ def train(
     return run, report
 
 
-def tuned_threshold(model, examples, targets, config):
-    """The threshold with the best macro-F1 on `examples` (`best_threshold`)."""
-    probabilities = predict_probabilities(
-        model, examples, multi_label=True, batch_size=config.batch_size
-    )
-    return best_threshold(targets, probabilities)
-
-
 def check_config(config):
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {config.precision!r}.")
+    if config.precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, not {config.precision!r}.")
     if config.class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight must be None or 'balanced', not {config.class_weight!r}.")
     if config.class_weight and config.multi_label:
@@ -344,30 +336,6 @@ def host_copy(model, model_factory, config, num_classes):
     copy = model_factory(config, num_classes)
     copy.set_weights(model.get_weights())
     return copy
-
-
-def evaluate_examples(run, examples, targets, batch_size=32):
-    probabilities = predict_probabilities(
-        run.model, examples, multi_label=run.multi_label, batch_size=batch_size
-    )
-    return classification_metrics(
-        targets, probabilities, run.labels, multi_label=run.multi_label, threshold=run.threshold
-    )
-
-
-def correct_per_example(run, examples, batch_size=32):
-    """One flag per example: the run predicts its label (multi-label: all its labels, no more).
-
-    The input of `bertcnn_tf.significance.paired_comparison`, to tell
-    whether two runs differ by more than chance on the same examples.
-    """
-    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
-    probabilities = predict_probabilities(
-        run.model, examples, multi_label=run.multi_label, batch_size=batch_size
-    )
-    if run.multi_label:
-        return np.all((probabilities >= run.threshold) == targets.astype(bool), axis=-1)
-    return probabilities.argmax(-1) == targets.argmax(-1)
 
 
 def warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch):

@@ -124,7 +124,7 @@ class TrainingBackup(keras.callbacks.Callback):
 
     Call `restore(model)` before `fit`: it loads the backup of `restore_dir`
     and returns where training stands, which decides what `fit` is given
-    (`bertcnn_tf.training.fit_resumable`). In multi-worker training every
+    (`bertcnn_tf.training.trainer.fit_resumable`). In multi-worker training every
     worker restores the chief's backup (`restore_dir`, on storage all
     workers see) and saves to its own `backup_dir`, which is the chief's
     only on the chief.
@@ -141,7 +141,7 @@ class TrainingBackup(keras.callbacks.Callback):
         checkpoint: Optional `ModelCheckpoint` and `early_stopping`: optional
             `EarlyStopping`, whose best score and patience count are kept
             in the backup and given back to them after a restart.
-        averaged_weights: Optional `bertcnn_tf.averaging.AveragedWeights`;
+        averaged_weights: Optional `bertcnn_tf.training.averaging.AveragedWeights`;
             backups hold the raw weights even while it has put the average
             in the model.
         nan_advice: What to change after a NaN loss, for the message of

@@ -5,8 +5,8 @@ Registered with Keras, so a `.keras` file that names them loads after
 """
 
 import keras
+import tensorflow as tf
 
-from bertcnn_tf.distribution import replicas_in_sync
 
 # A freshly initialised head at the backbone's 5e-5 is still far from fitted
 # after a few epochs: banking77, 3 epochs, 91.3 at 1x and 93.1 at 20x
@@ -73,7 +73,7 @@ class GlobalClipAdamW(keras.optimizers.AdamW):
     Example:
     ```python
     import keras
-    from bertcnn_tf.optimization import GlobalClipAdamW
+    from bertcnn_tf.optimizers import GlobalClipAdamW
 
     dense = keras.layers.Dense(2, name="head")
     dense.build((None, 4))
@@ -138,7 +138,7 @@ def make_optimizer(
     variables' rate (`head_learning_rate_multipliers` builds one for a head,
     `layer_decay_learning_rate_multipliers` one for the backbone's layers).
     With `ema_momentum` it also keeps a moving average of the weights
-    (Keras' `use_ema`), for `bertcnn_tf.averaging.AveragedWeights`.
+    (Keras' `use_ema`), for `bertcnn_tf.training.averaging.AveragedWeights`.
     """
     schedule = LinearWarmupDecay(
         learning_rate, total_steps, warmup_steps=round(total_steps * warmup_ratio)
@@ -172,7 +172,7 @@ def head_learning_rate_multipliers(model, factor, output_factor=None):
     ```python
     import keras_hub
     from bertcnn_tf.models import BertCNNClassifier
-    from bertcnn_tf.optimization import head_learning_rate_multipliers
+    from bertcnn_tf.optimizers import head_learning_rate_multipliers
 
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
@@ -208,7 +208,7 @@ def layer_decay_learning_rate_multipliers(backbone, decay):
     Example:
     ```python
     import keras_hub
-    from bertcnn_tf.optimization import layer_decay_learning_rate_multipliers
+    from bertcnn_tf.optimizers import layer_decay_learning_rate_multipliers
 
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8,
@@ -244,3 +244,11 @@ def check_layer_decay(decay):
             f"layer_decay must be in (0, 1] (1 gives every layer the same rate; 0.8-0.95 is "
             f"usual), not {decay}."
         )
+
+
+def replicas_in_sync():
+    """How many replicas share the step being traced (1 outside tf.distribute)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1

@@ -1,0 +1,151 @@
+"""Examples → a tf.data pipeline for `model.fit` and `evaluate`: tokenized in the
+graph, bucketed by length, each batch cut to its own longest text."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from bertcnn_tf.preprocessing import LENGTH_STEP
+from bertcnn_tf.preprocessing import make_packer
+from bertcnn_tf.preprocessing import pack_inputs
+from bertcnn_tf.preprocessing import trim_to_longest
+
+
+def make_dataset(
+    examples,
+    preprocessor,
+    targets=None,
+    batch_size=32,
+    training=False,
+    seed=42,
+    fixed_length=None,
+    sample_weights=None,
+    static_shapes=False,
+):
+    """A tf.data pipeline that tokenizes in the graph and pads only where needed.
+
+    Training batches group texts of similar length (bucketing), so short texts
+    are not padded to the longest of the whole set; each batch is then trimmed
+    to its own longest text. The training pipeline repeats endlessly (fit it
+    with `steps_per_epoch`) in an order fixed by `seed`, the same in every
+    process, which is what lets a killed run resume on the right batch.
+    Other pipelines keep the input order.
+
+    Tokenizing happens here, on the host's CPU, so the model only ever sees
+    numbers: no string op reaches a GPU or TPU. Under a `tf.distribute`
+    strategy, `batch_size` is the global batch and every worker keeps its
+    share of the batches (`distribution_options`).
+
+    Args:
+        examples: `Examples`.
+        preprocessor: The model's `BertTextClassifierPreprocessor`.
+        targets: Optional `[n, classes]` targets (`LabelVocabulary.encode`).
+        batch_size: int.
+        training: bool. Shuffle, bucket by length, and repeat-safe ordering.
+        seed: int. The shuffle seed.
+        fixed_length: The one sequence length of a `head="seed"` model, whose
+            batches must not be trimmed.
+        sample_weights: Optional `[n]` per-row loss weights.
+        static_shapes: bool. Every batch `[batch_size, sequence_length]`, as
+            TPUs need: no bucketing or trimming, and `drop_remainder`. A
+            labelled evaluation set is first padded to whole batches with
+            rows of weight 0, so no row is dropped and none counts twice.
+
+    Example:
+    ```python
+    data = make_dataset(examples, model.preprocessor, targets, batch_size=32, training=True)
+    model.fit(data, steps_per_epoch=steps_per_epoch(len(examples), 32))
+    ```
+    """
+    if static_shapes and not training:
+        if targets is None:
+            raise ValueError(
+                "static_shapes needs targets for a finite set: its last batch is "
+                "padded with rows of weight 0, which only a labelled set can carry."
+            )
+        examples, targets, sample_weights = pad_to_whole_batches(
+            examples, targets, sample_weights, batch_size
+        )
+    columns = (examples.inputs(),)
+    if targets is not None:
+        columns += (targets,)
+        if sample_weights is not None:
+            columns += (np.asarray(sample_weights, dtype="float32"),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
+    if training:
+        dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+
+    pack = make_packer(preprocessor, preprocessor.sequence_length)
+
+    def preprocess(x, *rest):
+        features = pack_inputs(pack, x)
+        return (features, *rest) if rest else features
+
+    # Tokenizing whole batches is much faster than one text at a time.
+    chunk = max(batch_size, 256)
+    dataset = dataset.batch(chunk).map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    if training:
+        # Endless, so that batches never run dry mid-epoch: fit with
+        # `steps_per_epoch=steps_per_epoch(len(examples), batch_size)`.
+        dataset = dataset.repeat()
+    full_length = fixed_length or static_shapes
+    if training and not full_length:
+        boundaries = length_buckets(preprocessor.sequence_length)
+        dataset = dataset.bucket_by_sequence_length(
+            element_length_func=lambda x, *_: tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32)),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        )
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=static_shapes)
+
+    def trim(x, *rest):
+        x = trim_to_longest(x)
+        return (x, *rest) if rest else x
+
+    if not full_length:
+        dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+    if not training:
+        # `unbatch` hides the length; Keras 3.15 hands the second pass over a
+        # dataset of unknown length an exhausted iterator, so state it.
+        cardinality = steps_per_epoch(len(examples), batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
+    return dataset.with_options(distribution_options()).prefetch(tf.data.AUTOTUNE)
+
+
+def distribution_options():
+    """tf.data options for multi-worker training: shard by data, not by file.
+
+    The rows are in memory, not in files, so there are no files to share
+    out: every worker runs the whole pipeline and keeps its share of each
+    global batch (`AutoShardPolicy.DATA`), which is also what keeps the
+    batch order the same on every worker and in a resumed run.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def pad_to_whole_batches(examples, targets, sample_weights, batch_size):
+    """Repeats rows, with weight 0, until the set fills whole batches."""
+    missing = -len(examples) % batch_size
+    weights = np.ones(len(examples), "float32") if sample_weights is None else np.asarray(sample_weights, "float32")
+    if not missing:
+        return examples, targets, weights
+    extra = [i % len(examples) for i in range(missing)]
+    padded = examples.subset(list(range(len(examples))) + extra)
+    return (
+        padded,
+        np.concatenate([targets, targets[extra]]),
+        np.concatenate([weights, np.zeros(missing, "float32")]),
+    )
+
+
+def steps_per_epoch(num_examples, batch_size):
+    return max(1, math.ceil(num_examples / batch_size))
+
+
+def length_buckets(sequence_length):
+    """Bucket boundaries for training: every `2 * LENGTH_STEP` tokens."""
+    return list(range(2 * LENGTH_STEP, sequence_length, 2 * LENGTH_STEP))

@@ -1,0 +1,138 @@
+"""Model outputs → probabilities → decisions: the one place that makes them.
+
+Python prediction, evaluation, the SavedModel's serving graph and the
+serving checks all call these functions, so a label means the same thing
+everywhere. They are TensorFlow ops: traced into the export's graph, and
+run eagerly (on numpy arrays too) everywhere else.
+
+- Single-label: softmax probabilities; the label is the most probable class.
+- Multi-label: one sigmoid probability per label; the labels are those at
+  or above the run's `threshold`.
+
+A model whose `Dense` layer already applies the matching activation
+(`BertCNNClassifier(..., activation="softmax")`, or `"sigmoid"` for
+multi-label) gives probabilities, which pass through unchanged
+(`outputs_are_probabilities`).
+"""
+
+import keras
+import tensorflow as tf
+
+
+def outputs_are_probabilities(model, multi_label):
+    """Whether `model`'s outputs are already the probabilities (not logits).
+
+    keras-hub's `TextClassifier.compile` reads the `activation` attribute the
+    same way to choose `from_logits`. An activation that is neither none nor
+    the one that makes probabilities (a ReLU, say) is refused.
+    """
+    activation = keras.activations.get(getattr(model, "activation", None))
+    if activation is keras.activations.linear:
+        return False
+    expected = keras.activations.sigmoid if multi_label else keras.activations.softmax
+    if activation is not expected:
+        kind = "multi-label" if multi_label else "single-label"
+        raise ValueError(
+            f"a {kind} model's outputs must be logits (activation=None) or probabilities "
+            f"(activation={expected.__name__!r}), not activation={activation.__name__!r}."
+        )
+    return True
+
+
+def probabilities(outputs, multi_label, from_logits=True):
+    """float32 softmax (single-label) or sigmoid (multi-label) probabilities of `outputs`.
+
+    Example:
+    ```python
+    probabilities([[0.0, 0.0]], multi_label=False).numpy()  # [[0.5, 0.5]]
+    probabilities([[0.0, 0.0]], multi_label=True).numpy()   # [[0.5, 0.5]]
+    ```
+    """
+    outputs = tf.cast(tf.convert_to_tensor(outputs), tf.float32)
+    if not from_logits:
+        return outputs
+    return tf.sigmoid(outputs) if multi_label else tf.nn.softmax(outputs)
+
+
+def chosen_classes(probabilities, multi_label, threshold=0.5):
+    """bool `[batch, classes]`: the class each row is given.
+
+    Single-label: the most probable class (the first of a tie). Multi-label:
+    every class whose probability is at least `threshold` (compared in the
+    probabilities' dtype, as in the serving graph).
+
+    Example:
+    ```python
+    chosen_classes([[0.2, 0.8]], multi_label=False).numpy()  # [[False, True]]
+    chosen_classes([[0.6, 0.4]], multi_label=True).numpy()   # [[True, False]]
+    ```
+    """
+    probabilities = tf.convert_to_tensor(probabilities)
+    if multi_label:
+        return probabilities >= tf.cast(threshold, probabilities.dtype)
+    best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    return tf.cast(tf.one_hot(best, tf.shape(probabilities)[-1], dtype=tf.int32), tf.bool)
+
+
+def decisions(probabilities, labels, multi_label, threshold=0.5):
+    """The label outputs of `probabilities`: what the SavedModel answers.
+
+    Single-label: `label_id` `[batch]` and `label` `[batch]`. Multi-label:
+    `label_ids` and `labels` `[batch, classes]`, the chosen classes first, in
+    class order, padded with -1 and "": TF Serving's row format needs every
+    output batch-first and dense.
+
+    Example:
+    ```python
+    decisions([[0.2, 0.8]], ["billing", "delivery"], multi_label=False)["label"]  # [b"delivery"]
+    ```
+    """
+    probabilities = tf.convert_to_tensor(probabilities)
+    names = tf.constant(list(labels))
+    chosen = chosen_classes(probabilities, multi_label, threshold)
+    if not multi_label:
+        label_id = tf.argmax(tf.cast(chosen, tf.int32), axis=-1, output_type=tf.int32)
+        return {"label_id": label_id, "label": tf.gather(names, label_id)}
+    class_ids = tf.range(len(labels), dtype=tf.int32)
+    # Chosen classes sort before the others; each group stays in class order.
+    order = tf.argsort(tf.where(chosen, class_ids, class_ids + len(labels)), axis=-1)
+    chosen_first = tf.gather(chosen, order, batch_dims=1)
+    return {
+        "label_ids": tf.where(chosen_first, order, -1),
+        "labels": tf.where(chosen_first, tf.gather(names, order), ""),
+    }
+
+
+def postprocess(outputs, labels, multi_label, threshold=0.5, from_logits=True):
+    """`probabilities` and the `decisions` on them, in one dict.
+
+    Example:
+    ```python
+    postprocess([[1.0, 3.0]], ["billing", "delivery"], multi_label=False)
+    # {"probabilities": [[0.12, 0.88]], "label_id": [1], "label": [b"delivery"]}
+    ```
+    """
+    result = {"probabilities": probabilities(outputs, multi_label, from_logits)}
+    result.update(decisions(result["probabilities"], labels, multi_label, threshold))
+    return result
+
+
+def records(postprocessed, labels, multi_label):
+    """One JSON-ready dict per row: its label (or labels) and every class's probability.
+
+    Example:
+    ```python
+    records(postprocess([[1.0, 3.0]], ["billing", "delivery"], False), ["billing", "delivery"], False)
+    # [{"label": "delivery", "probabilities": {"billing": 0.119203, "delivery": 0.880797}}]
+    ```
+    """
+    rows = []
+    chosen = postprocessed["labels" if multi_label else "label"].numpy()
+    for decision, row in zip(chosen, postprocessed["probabilities"].numpy()):
+        if multi_label:
+            record = {"labels": [name.decode("utf-8") for name in decision if name]}
+        else:
+            record = {"label": decision.decode("utf-8")}
+        record["probabilities"] = {label: round(float(p), 6) for label, p in zip(labels, row)}
+        rows.append(record)
+    return rows

@@ -1,0 +1,48 @@
+"""The Keras model's own outputs on probe texts: what an export must reproduce."""
+
+import numpy as np
+
+from bertcnn_tf import postprocessing
+from bertcnn_tf.preprocessing import TOKEN_FEATURES
+
+# Texts on which the export is compared with Keras: short, empty, accented
+# and CJK, and longer than any sequence length (so truncation is exercised).
+PROBE_TEXTS = (
+    "The parcel arrived late and the box was damaged.",
+    "great service, thank you!",
+    "",
+    "Café naïve résumé 東京 😀",
+    " ".join(["refund please"] * 300),
+    "ok",
+)
+PROBE_PAIRS = (
+    "Was it late?",
+    " ".join(["a much longer second text"] * 60),
+    "not empty",
+    "",
+    "short",
+    "   ",
+)
+
+
+def keras_reference(run, texts=PROBE_TEXTS, text_pairs=None):
+    """The Keras model's inputs and probabilities for `texts` (and `text_pairs`).
+
+    Runs the model's own keras-hub preprocessor (what `fit` and `predict` run
+    on raw strings), which pads to its `sequence_length`, so a match with the
+    export also shows that its tokens and its per-batch padding change nothing.
+    """
+    model = run.model
+    segments = list(texts) if text_pairs is None else (list(texts), list(text_pairs))
+    # `x=`: a positional tuple would be read as (x, y) by keras-hub.
+    features = model.preprocessor(x=segments)
+    inputs = {key: np.asarray(value, dtype=np.int32) for key, value in features.items()}
+    outputs = model(inputs, training=False)
+    from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
+    reference = {key: inputs[key].tolist() for key in TOKEN_FEATURES}
+    reference.update(
+        texts=list(texts),
+        text_pairs=None if text_pairs is None else list(text_pairs),
+        probabilities=postprocessing.probabilities(outputs, run.multi_label, from_logits).numpy().tolist(),
+    )
+    return reference

@@ -1,0 +1,1 @@
+"""Fine-tuning with `model.fit` (`trainer`), head comparisons (`compare`), evaluation and the run folder."""
