@@ -1,15 +1,14 @@
 """Accuracy on real data: BERT-CNN against the CLS baseline and masked mean pooling.
 
-Resumable: every finished (dataset, model, seed, fold) is one line of the results file,
-and a run that is already there is skipped, so results accumulate across
-invocations. Not a test; never run in CI. The tables, the plot and the README's results are
-rebuilt from that file at the end of every invocation (`accuracy_report.py`).
+Resumable: every finished (dataset, model, seed, fold) is one line of `results/accuracy.jsonl`,
+and a run that is already there is skipped, so results accumulate across invocations. Not a
+test; never run in CI. `python -m benchmarks.report` rebuilds the tables, the plot and the
+README's results from that file.
 
-    python benchmarks/accuracy.py --data-dir ../shared/data --datasets trec,cr \
+    python -m benchmarks.accuracy --data-dir ../shared/data --datasets trec,cr \
         --models cnn,keras_hub_cls,mean --seeds 1,2,3
-    python benchmarks/accuracy.py --data-dir ../shared/data --datasets mpqa \
+    python -m benchmarks.accuracy --data-dir ../shared/data --datasets mpqa \
         --models cnn,keras_hub_cls --folds 10   # Kim (2014)'s 10-fold cross-validation
-    python benchmarks/accuracy.py --table   # only rebuild the tables, train nothing
 """
 
 import argparse
@@ -17,28 +16,27 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.accuracy_report import CNN_HEAD_SETTINGS  # noqa: E402
-from benchmarks.accuracy_report import RESULTS  # noqa: E402
-from benchmarks.accuracy_report import VARIANT_DEFAULTS  # noqa: E402
-from benchmarks.accuracy_report import has_every_split  # noqa: E402
-from benchmarks.accuracy_report import key_of  # noqa: E402
-from benchmarks.accuracy_report import latest_runs  # noqa: E402
-from benchmarks.accuracy_report import refresh_accuracy  # noqa: E402
-from benchmarks.common import append_result  # noqa: E402
-from benchmarks.common import machine_info  # noqa: E402
-from benchmarks.common import read_results  # noqa: E402
-from benchmarks.reference import ALSO_EVALUATED  # noqa: E402
-from benchmarks.reference import DATASETS  # noqa: E402
-from benchmarks.reference import FOLD_SEED  # noqa: E402
-from benchmarks.reference import MULTI_LABEL  # noqa: E402
-from bertcnn_tf.cli import add_cnn_head_flags  # noqa: E402
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import label_separator
+from benchmarks.datasets import read_split
+from benchmarks.machine import machine_info
+from benchmarks.reference import ALSO_EVALUATED
+from benchmarks.reference import DATASETS
+from benchmarks.reference import FOLD_SEED
+from benchmarks.reference import MULTI_LABEL
+from benchmarks.results import ACCURACY
+from benchmarks.results import append_result
+from benchmarks.results import read_results
+from benchmarks.results import recorded
+from benchmarks.results import results_path
+from benchmarks.setups import CNN_HEAD_SETTINGS
+from benchmarks.setups import VARIANT_DEFAULTS
+from benchmarks.setups import has_every_split
+from benchmarks.setups import key_of
+from benchmarks.setups import latest_runs
 
 
 def keras_hub_cls_factory(config, num_classes):
@@ -65,25 +63,12 @@ def variant_settings(args, dataset, model_name):
     return values
 
 
-def label_separator(dataset):
-    """What joins a row's labels in the dataset's files: "|" in multi-label sets."""
-    return "|" if dataset in MULTI_LABEL else None
-
-
-def read_split(data_dir, dataset, name):
-    """One split ("train", "dev", "test") of a benchmark dataset, as `Examples`."""
-    from bertcnn_tf.data import read_examples
-
-    path = os.path.join(data_dir, dataset, f"{name}.csv")
-    return read_examples(path, label_separator=label_separator(dataset))
-
-
 def run_one(data_dir, dataset, model_name, seed, args, fold=None):
     """Trains and scores one run: on the dataset's own split, or on `fold` of `args.folds`."""
-    from bertcnn_tf.data import stratified_folds
-    from bertcnn_tf.training import TrainingConfig
-    from bertcnn_tf.training import build_classifier
-    from bertcnn_tf.training import train
+    from bertcnn_tf.data.files import stratified_folds
+    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.trainer import build_classifier
+    from bertcnn_tf.training.trainer import train
 
     split, metric = DATASETS[dataset]
     multi_label = dataset in MULTI_LABEL
@@ -161,14 +146,14 @@ def split_accuracy(run, examples, batch_size):
 
 def correctness_bits(run, examples, batch_size):
     """'1' where the run's top label is the example's label, else '0', in file order."""
-    from bertcnn_tf.training import correct_per_example
+    from bertcnn_tf.training.evaluation import correct_per_example
 
     return "".join("1" if right else "0" for right in correct_per_example(run, examples, batch_size))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--datasets", default="trec,cr,mpqa,subj,mr,sst2,banking77,goemotions")
     parser.add_argument("--models", default="cnn,keras_hub_cls,mean")
     parser.add_argument("--seeds", default="1")
@@ -194,41 +179,41 @@ def main(argv=None):
         help="the classifier Dense's rate over --learning-rate (default: the head's)",
     )
     parser.add_argument("--backbone", default=VARIANT_DEFAULTS["backbone"],
-                        help="another backbone to fine-tune, such as one `adapt_backbone.py` saved (default: offline)")
+                        help="another backbone to fine-tune, such as one `python -m benchmarks.adapt_backbone` saved (default: offline)")
     parser.add_argument("--layer-decay", type=float, default=VARIANT_DEFAULTS["layer_decay"])
     parser.add_argument("--ema-momentum", type=float, default=VARIANT_DEFAULTS["ema_momentum"])
     parser.add_argument("--label-smoothing", type=float, default=VARIANT_DEFAULTS["label_smoothing"])
+    from bertcnn_tf.cli.training import add_cnn_head_flags
+
     add_cnn_head_flags(parser)  # applied to the cnn model only
     parser.add_argument("--tune-threshold", action="store_true", help="multi-label sets: threshold tuned on validation")
-    parser.add_argument("--table", action="store_true", help="only rebuild the tables, the plot and the README results from the results file; train nothing")
     args = parser.parse_args(argv)
 
-    if not args.table:
-        # A run that lacks a split its dataset now also evaluates is run again, and replaces it.
-        done = {key_of(row) for row in latest_runs(read_results(RESULTS)) if has_every_split(row)}
-        folds = range(args.folds) if args.folds else [None]
-        for dataset in args.datasets.split(","):
-            if args.folds and not os.path.exists(os.path.join(args.data_dir, dataset, "all.csv")):
-                parser.error(f"--folds: {dataset} has no all.csv to cross-validate on; it has its own split.")
-            for seed in [int(s) for s in args.seeds.split(",")]:
-                for fold in folds:  # the heads of one fold together, so a cut-short run leaves pairs
-                    for model in args.models.split(","):
-                        settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
-                                    "sequence_length": args.sequence_length, "multi_label": dataset in MULTI_LABEL}
-                        settings.update(variant_settings(args, dataset, model))
-                        probe = {"dataset": dataset, "model": model, "seed": seed, "settings": settings,
-                                 "max_train": args.max_train, "folds": args.folds, "fold": fold}
-                        name = f"{dataset} {model} seed {seed}" + ("" if fold is None else f" fold {fold + 1}")
-                        if key_of(probe) in done:
-                            print(f"skip {name}: already in {RESULTS}")
-                            continue
-                        print(f"=== {name} ===", flush=True)
-                        row = run_one(args.data_dir, dataset, model, seed, args, fold)
-                        row["max_train"] = args.max_train
-                        row["machine"] = machine_info()
-                        append_result(RESULTS, row)
-                        print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "fold", "score", "seconds")}), flush=True)
-    print(refresh_accuracy())
+    # A run that lacks a split its dataset now also evaluates is run again, and replaces it.
+    done = {key_of(row) for row in latest_runs(read_results(ACCURACY)) if has_every_split(row)}
+    folds = range(args.folds) if args.folds else [None]
+    for dataset in args.datasets.split(","):
+        if args.folds and not os.path.exists(os.path.join(args.data_dir, dataset, "all.csv")):
+            parser.error(f"--folds: {dataset} has no all.csv to cross-validate on; it has its own split.")
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for fold in folds:  # the heads of one fold together, so a cut-short run leaves pairs
+                for model in args.models.split(","):
+                    settings = {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                                "sequence_length": args.sequence_length, "multi_label": dataset in MULTI_LABEL}
+                    settings.update(variant_settings(args, dataset, model))
+                    probe = {"dataset": dataset, "model": model, "seed": seed, "settings": settings,
+                             "max_train": args.max_train, "folds": args.folds, "fold": fold}
+                    name = f"{dataset} {model} seed {seed}" + ("" if fold is None else f" fold {fold + 1}")
+                    if key_of(probe) in done:
+                        print(f"skip {name}: already in {results_path(ACCURACY)}")
+                        continue
+                    print(f"=== {name} ===", flush=True)
+                    row = run_one(args.data_dir, dataset, model, seed, args, fold)
+                    row["max_train"] = args.max_train
+                    row["machine"] = machine_info()
+                    append_result(ACCURACY, row)
+                    print(json.dumps({k: row[k] for k in ("dataset", "model", "seed", "fold", "score", "seconds")}), flush=True)
+    print(recorded(results_path(ACCURACY)))
 
 
 if __name__ == "__main__":

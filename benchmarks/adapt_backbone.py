@@ -1,32 +1,29 @@
 """Task-adaptive pre-training: more masked-LM training of the backbone on a dataset's own texts.
 
-    python benchmarks/adapt_backbone.py --data-dir ../shared/data --dataset sst2 --output ../adapted/sst2
-    python benchmarks/accuracy.py --data-dir ../shared/data --datasets sst2 --backbone ../adapted/sst2
+    python -m benchmarks.adapt_backbone --data-dir ../shared/data --dataset sst2 --output ../adapted/sst2
+    python -m benchmarks.accuracy --data-dir ../shared/data --datasets sst2 --backbone ../adapted/sst2
 
 Continues BERT's masked-language-model pre-training (keras-hub `BertMaskedLM`, 15% of tokens
 selected) on the training split's texts, labels unused (Gururangan et al., 2020, "Don't Stop
 Pretraining"), then saves the backbone and its tokenizer as a keras-hub preset directory that
-`accuracy.py --backbone` and the package's `--backbone` options load. all-MiniLM-L6-v2 ships
-without its masked-LM head, so the head's transform starts from random weights (its output
-projection is tied to the token embeddings). Writes the directory whole or not at all; prints
-the masked-token accuracy per epoch.
+`python -m benchmarks.accuracy --backbone` and the package's `--backbone` options load.
+all-MiniLM-L6-v2 ships without its masked-LM head, so the head's transform starts from random
+weights (its output projection is tied to the token embeddings). Writes the directory whole or
+not at all; prints the masked-token accuracy per epoch.
 """
 
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.accuracy import read_split  # noqa: E402
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import read_split
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.adapt_backbone", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--dataset", default="sst2")
     parser.add_argument("--output", required=True, help="the preset directory to write; must not exist")
     parser.add_argument("--backbone", default="offline", help="the backbone to start from")

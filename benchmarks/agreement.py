@@ -1,33 +1,26 @@
 """How much the trained runs share their errors: what a vote of them scores, what none gets right.
 
-    python benchmarks/agreement.py
+    python -m benchmarks.agreement                  # prints the section `python -m benchmarks.report` writes
+    python -m benchmarks.agreement --every-setup    # the seed votes of every setup run
 
-Reads `results/accuracy.jsonl` (written by `accuracy.py`, which also refreshes this section). Per
-dataset and split, it takes every run that stored per-example results there: every head, setup
-and seed (not the cross-validation folds, not subsampled runs). If the runs mostly err on
-different examples, a vote of them scores well above the best run and a better recipe or an
-ensemble could close a gap; if they err on the same examples, the limit is what they share: the
-backbone and the data.
+Reads `results/accuracy.jsonl` (written by `accuracy.py`). Per dataset and split, it takes every
+run that stored per-example results there: every head, setup and seed (not the cross-validation
+folds, not subsampled runs). If the runs mostly err on different examples, a vote of them scores
+well above the best run and a better recipe or an ensemble could close a gap; if they err on the
+same examples, the limit is what they share: the backbone and the data.
 """
 
-import os
-import sys
+import argparse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.accuracy_report import MODEL_ORDER  # noqa: E402
-from benchmarks.accuracy_report import baseline_setup  # noqa: E402
-from benchmarks.accuracy_report import correct_flags  # noqa: E402
-from benchmarks.accuracy_report import default_setups  # noqa: E402
-from benchmarks.accuracy_report import describe_setup  # noqa: E402
-from benchmarks.accuracy_report import read_runs  # noqa: E402
-from benchmarks.accuracy_report import setup_of  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.reference import ALSO_EVALUATED  # noqa: E402
-from benchmarks.reference import DATASETS  # noqa: E402
-
-SECTION = "agreement between runs"
+from benchmarks.accuracy_tables import MODEL_ORDER
+from benchmarks.reference import ALSO_EVALUATED
+from benchmarks.reference import DATASETS
+from benchmarks.setups import baseline_setup
+from benchmarks.setups import correct_flags
+from benchmarks.setups import default_setups
+from benchmarks.setups import describe_setup
+from benchmarks.setups import read_runs
+from benchmarks.setups import setup_of
 
 
 def runs_by_split(rows):
@@ -53,7 +46,7 @@ def agreement(runs):
     if any(len(flags) != examples for flags in runs):
         raise ValueError(
             "runs scored on different numbers of examples cannot be compared example by example: "
-            "rerun the older ones on today's data with accuracy.py, whose newest row per experiment counts"
+            "rerun the older ones on today's data with `python -m benchmarks.accuracy`, whose newest row per experiment counts"
         )
     right = [sum(flags[i] for flags in runs) for i in range(examples)]
     accuracies = [100 * sum(flags) / examples for flags in runs]
@@ -121,10 +114,8 @@ def seed_votes_markdown(rows, every_setup=False):
     return "\n".join(lines)
 
 
-def refresh_agreement(rows=None):
-    """Rewrites the section from the runs on each dataset's own split (by default read from the
-    results file); returns its tables."""
-    rows = read_runs() if rows is None else rows
+def agreement_section(rows):
+    """The section from the runs on each dataset's own split, as `setups.read_runs` gives them."""
     tables = agreement_markdown(rows)
     votes = seed_votes_markdown(rows)
     if votes:
@@ -142,12 +133,16 @@ def refresh_agreement(rows=None):
         "than the best run, the runs share their errors: neither another recipe of the same kind nor an "
         "ensemble of them would move the score much.\n\n" + tables
     )
-    update_results_section(SECTION, f"Command: `python benchmarks/agreement.py`.\n\n{body}\n")
-    return tables
+    return f"Command: `python -m benchmarks.agreement`.\n\n{body}\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.agreement", description=__doc__.split("\n")[0])
+    parser.add_argument("--every-setup", action="store_true",
+                        help="print the seed votes of every setup run with three or more seeds")
+    args = parser.parse_args(argv)
+    print(seed_votes_markdown(read_runs(), every_setup=True) if args.every_setup else agreement_section(read_runs()))
 
 
 if __name__ == "__main__":
-    if "--every-setup" in sys.argv[1:]:
-        print(seed_votes_markdown(read_runs(), every_setup=True))
-    else:
-        print(refresh_agreement())
+    main()

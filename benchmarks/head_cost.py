@@ -4,35 +4,29 @@ Trains keras-hub's `BertTextClassifier` (the CLS baseline), this package's
 masked-mean head and the CNN head at each `--filters` on the same pre-built
 sst2 dev batches (length-bucketed, trimmed), each batch by every model in
 turn so that a slow spell of the shared machine hits all alike (see
-`speed.training_rates`), and reports each one's
+`timing.training_rates`), and reports each one's
 training time over the CLS classifier's, next to the share of the model's
 arithmetic its head accounts for. Not a test; never run in CI.
 
-    python benchmarks/head_cost.py --data-dir ../shared/data --filters 64,100,128
+    python -m benchmarks.head_cost --data-dir ../shared/data --filters 64,100,128
+
+Records a row in `results/head_cost.jsonl`; `python -m benchmarks.report` rebuilds the tables.
 """
 
 import argparse
 import json
-import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.common import append_result  # noqa: E402
-from benchmarks.common import describe_machine  # noqa: E402
-from benchmarks.common import machine_info  # noqa: E402
-from benchmarks.common import read_results  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.readme import refresh_readme  # noqa: E402
-from benchmarks.speed import model_flops_per_text  # noqa: E402
-from benchmarks.speed import read_sst2_dev  # noqa: E402
-from benchmarks.speed import training_batches  # noqa: E402
-from benchmarks.speed import training_rates  # noqa: E402
-
-RESULTS = os.path.join(HERE, "results", "head_cost.jsonl")
-HEAD_LABELS = {"cls": "keras-hub `BertTextClassifier` (CLS)", "mean": "masked mean head"}
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import read_sst2_dev
+from benchmarks.machine import machine_info
+from benchmarks.results import HEAD_COST
+from benchmarks.results import record_run
+from benchmarks.timing import alternately_labelled
+from benchmarks.timing import keras_hub_cls_classifier
+from benchmarks.timing import model_flops_per_text
+from benchmarks.timing import training_batches
+from benchmarks.timing import training_rates
 
 
 def head_share(backbone, tokens, filters, kernel_sizes):
@@ -42,37 +36,25 @@ def head_share(backbone, tokens, filters, kernel_sizes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.head_cost", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--texts", type=int, default=872)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--filters", default="64,100,128", help="CNN widths to compare, comma-separated")
     parser.add_argument("--rounds", type=int, default=5, help="timed passes; a batch counts its median time")
     args = parser.parse_args(argv)
 
-    import keras_hub
-
     from bertcnn_tf import BertCNNClassifier
-    from bertcnn_tf import make_preprocessor
-    from bertcnn_tf.backbones import offline_backbone_dir
-    from bertcnn_tf.data import Examples
-    from bertcnn_tf.data import LabelVocabulary
 
     examples = read_sst2_dev(args.data_dir, args.texts)
-    labels = [["positive"] if i % 2 else ["negative"] for i in range(len(examples))]
-    train_examples = Examples(texts=examples.texts, labels=labels)
-    targets = LabelVocabulary(["negative", "positive"]).encode(train_examples)
+    train_examples, targets = alternately_labelled(examples)
     widths = [int(f) for f in args.filters.split(",")]
 
     def ours(**head):
         return BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
 
     mean = ours(head="mean")
-    cls = keras_hub.models.BertTextClassifier(
-        keras_hub.models.BertBackbone.from_preset(offline_backbone_dir()),
-        num_classes=2,
-        preprocessor=make_preprocessor(mean.preprocessor.tokenizer, 128),
-    )
+    cls = keras_hub_cls_classifier(mean.preprocessor.tokenizer)
     tasks = {"cls": cls, "mean": mean, **{f"cnn_{f}": ours(filters=f) for f in widths}}
     any_cnn = tasks[f"cnn_{widths[0]}"]
     steps = -(-len(examples) // args.batch_size)
@@ -95,32 +77,7 @@ def main(argv=None):
         },
         "machine": machine_info(),
     }
-    append_result(RESULTS, row)
-    print(json.dumps(row, indent=2))
-    update_results_section("head cost", head_cost_markdown(read_results(RESULTS)))
-    refresh_readme()
-
-
-def head_cost_markdown(rows):
-    """The section for RESULTS.md: one table per run, newest first, each with its command."""
-    runs = []
-    for row in reversed(rows):
-        widths = ",".join(name.split("_")[1] for name in row["head_flop_share"])
-        lines = [
-            f"`python benchmarks/head_cost.py --data-dir ../shared/data --filters {widths}` "
-            f"({row['time']}; {describe_machine(row['machine'])}): {row['texts']} sst2 dev "
-            f"sentences in batches of {row['batch_size']}; each batch trained by every model in turn, its median time over {row['rounds']} passes.",
-            "",
-            "| model | examples/s | training time over CLS | head's share of forward FLOPs |",
-            "|---|---|---|---|",
-        ]
-        for name, rate in row["examples_per_s"].items():
-            share = row["head_flop_share"].get(name)
-            label = HEAD_LABELS.get(name) or f"CNN head, {name.split('_')[1]} filters per width"
-            shown = "–" if share is None else f"{100 * share:.1f}%"
-            lines.append(f"| {label} | {rate:.1f} | {row['time_over_cls'][name]:.3f} | {shown} |")
-        runs.append("\n".join(lines))
-    return "\n\n".join(runs) + "\n"
+    record_run(HEAD_COST, row)
 
 
 if __name__ == "__main__":

@@ -10,34 +10,27 @@ the accuracy benchmark uses. It also gives the mean cosine similarity between
 the vectors of different texts: near 1, the vector barely changes from text to
 text. Not a test; never run in CI.
 
-    python benchmarks/linear_probe.py --data-dir ../shared/data --datasets banking77,goemotions,sst2
+    python -m benchmarks.linear_probe --data-dir ../shared/data --datasets banking77,goemotions,sst2
+
+Records each dataset's probe in `results/linear_probe.json` (replacing that dataset's earlier
+one); `python -m benchmarks.report` rebuilds the section of RESULTS.md.
 """
 
 import argparse
 import json
-import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.accuracy import read_split  # noqa: E402
-from benchmarks.common import describe_machine  # noqa: E402
-from benchmarks.common import machine_info  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.reference import DATASETS  # noqa: E402
-from benchmarks.reference import MULTI_LABEL  # noqa: E402
-
-RESULTS = os.path.join(HERE, "results", "linear_probe.json")
-# The vectors compared, in the order `feature_model` concatenates them.
-VECTORS = ["pooled_output", "cls_vector", "masked_mean", "masked_max"]
-VECTOR_NAMES = {
-    "pooled_output": "pooled [CLS] (keras-hub `BertTextClassifier` reads this)",
-    "cls_vector": "raw [CLS] vector",
-    "masked_mean": "masked mean of token vectors",
-    "masked_max": "masked max of token vectors",
-}
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import read_split
+from benchmarks.linear_probe_tables import VECTORS
+from benchmarks.linear_probe_tables import linear_probe_section
+from benchmarks.machine import machine_info
+from benchmarks.reference import DATASETS
+from benchmarks.reference import MULTI_LABEL
+from benchmarks.results import LINEAR_PROBE
+from benchmarks.results import read_document
+from benchmarks.results import recorded
+from benchmarks.results import write_document
 
 
 def feature_model(backbone, preprocessor):
@@ -104,7 +97,7 @@ def probe_score(train_x, train_y, test_x, test_y, multi_label):
 def probe_dataset(data_dir, dataset, model, max_train, seed):
     import random
 
-    from bertcnn_tf.data import LabelVocabulary
+    from bertcnn_tf.data.files import LabelVocabulary
     from bertcnn_tf.inference import predict_logits
 
     split, metric = DATASETS[dataset]
@@ -133,37 +126,9 @@ def probe_dataset(data_dir, dataset, model, max_train, seed):
     return result
 
 
-def results_section(results):
-    """RESULTS.md body: probe scores and cosine similarities, one row per dataset."""
-    lines = [
-        "Command: `python benchmarks/linear_probe.py --data-dir ../shared/data --datasets ...`.",
-        "",
-        "Logistic regression on the frozen vectors of all-MiniLM-L6-v2 (no fine-tuning), fitted on "
-        "the train split (a random sample of `--max-train` rows where it is larger; 10,000 here), scored "
-        "on the accuracy benchmark's evaluation split; "
-        "multi-label: one regression per label, threshold 0.5. In brackets: the mean cosine "
-        "similarity between the vectors of two different texts.",
-        "",
-        "| dataset (metric) | train rows | " + " | ".join(VECTOR_NAMES[name] for name in VECTORS) + " |",
-        "|---|---|" + "---|" * len(VECTORS),
-    ]
-    for dataset in sorted(results, key=list(DATASETS).index):
-        result = results[dataset]
-        cells = [
-            f"{100 * v['score']:.1f} ({v['mean_cosine_similarity']:.2f})"
-            for v in (result["vectors"][name] for name in VECTORS)
-        ]
-        lines.append(
-            f"| {dataset} ({result['metric']}) | {result['train_examples']} | " + " | ".join(cells) + " |"
-        )
-    machines = sorted({describe_machine(r["machine"]) for r in results.values()})
-    lines += ["", "Machine: " + "; ".join(machines) + "."]
-    return "\n".join(lines)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.linear_probe", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--datasets", default="banking77,goemotions,sst2")
     parser.add_argument("--backbone", default="offline")
     parser.add_argument("--max-train", type=int, default=10000)
@@ -171,21 +136,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from bertcnn_tf.backbones import load_backbone
-    from bertcnn_tf.io_utils import atomic_write_text
 
     unknown = [d for d in args.datasets.split(",") if d not in DATASETS]
     if unknown:
         parser.error(f"unknown datasets {unknown}; choose from {sorted(DATASETS)}")
     backbone, preprocessor = load_backbone(args.backbone, sequence_length=128)
     model = feature_model(backbone, preprocessor)
-    results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
+    results = read_document(LINEAR_PROBE) or {}
     for dataset in args.datasets.split(","):
         result = probe_dataset(args.data_dir, dataset, model, args.max_train, args.seed)
         result["machine"] = machine_info()
         results[dataset] = result
-        atomic_write_text(RESULTS, json.dumps(results, indent=1) + "\n")
-    update_results_section("linear probe", results_section(results))
-    print(results_section(results))
+        path = write_document(LINEAR_PROBE, results, indent=1)
+    print(linear_probe_section(results))
+    print(recorded(path))
 
 
 if __name__ == "__main__":

@@ -7,29 +7,25 @@ article's pipeline), all in one process:
 - against length: texts of exactly L tokens, batch 32;
 - against batch size: sst2 dev sentences (raw text in), sorted and trimmed.
 
-Writes `results/scaling.json`, `plots/speed_scaling.png` and the scaling
-section of RESULTS.md. Not a test; never run in CI.
+Writes `results/scaling.json` (the newest run only); `python -m benchmarks.report`
+draws `plots/speed_scaling.png` and the scaling section of RESULTS.md from it. Not a test;
+never run in CI.
 
-    python benchmarks/scaling.py --data-dir ../shared/data
+    python -m benchmarks.scaling --data-dir ../shared/data
 """
 
 import argparse
-import json
-import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import read_sst2_dev
+from benchmarks.machine import machine_info
+from benchmarks.results import SCALING
+from benchmarks.results import recorded
+from benchmarks.results import write_document
+from benchmarks.timing import padded_to_128
+from benchmarks.timing import timed
 
-from benchmarks.common import machine_info  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.readme import refresh_readme  # noqa: E402
-from benchmarks.speed import read_sst2_dev  # noqa: E402
-from benchmarks.speed import timed  # noqa: E402
-
-RESULTS = os.path.join(HERE, "results", "scaling.json")
-PLOT = os.path.join(HERE, "plots", "speed_scaling.png")
 LENGTHS = (8, 16, 32, 64, 128)
 BATCH_SIZES = (1, 4, 8, 16, 32, 64, 128)
 
@@ -46,22 +42,19 @@ def rate(predict, examples, batch_size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--texts", type=int, default=256, help="texts per measurement")
     args = parser.parse_args(argv)
 
     from bertcnn_tf import BertCNNClassifier
-    from bertcnn_tf import make_preprocessor
-    from bertcnn_tf.data import Examples
+    from bertcnn_tf.data.files import Examples
     from bertcnn_tf.inference import predict_probabilities
-    from bertcnn_tf.io_utils import atomic_write_text
     from bertcnn_tf.precision import with_compute_dtype
 
     model = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128)
     fast = with_compute_dtype(model, "bfloat16")
-    padded = BertCNNClassifier(model.backbone, 2, preprocessor=make_preprocessor(model.preprocessor.tokenizer, 128))
-    padded.set_weights(model.get_weights())
+    padded = padded_to_128(model)
     pipelines = {
         "float32": lambda ex, bs: predict_probabilities(model, ex, batch_size=bs),
         "bfloat16": lambda ex, bs: predict_probabilities(fast, ex, batch_size=bs),
@@ -88,62 +81,7 @@ def main(argv=None):
         "batch_sizes": list(BATCH_SIZES), "texts_per_s_by_batch": by_batch,
         "texts": args.texts, "machine": machine_info(), "time": time.strftime("%Y-%m-%d %H:%M"),
     }
-    atomic_write_text(RESULTS, json.dumps(row, indent=2) + "\n")
-    plot(row, PLOT)
-    update_results_section("scaling", scaling_markdown(row))
-    refresh_readme()
-
-
-def plot(row, path):
-    """Two panels: texts/s against length (batch 32) and against batch size (sst2 dev)."""
-    from matplotlib.figure import Figure
-
-    from bertcnn_tf.evaluation import save_figure
-
-    figure = Figure(figsize=(10, 4))
-    left, right = figure.subplots(1, 2)
-    for name, values in row["texts_per_s_by_length"].items():
-        left.plot(row["lengths"], values, marker="o", label=name)
-    left.set(xscale="log", yscale="log", xlabel="tokens per text", ylabel="texts/s",
-             title="Texts/s against length (batch 32)")
-    left.set_xticks(row["lengths"], [str(n) for n in row["lengths"]])
-    for name, values in row["texts_per_s_by_batch"].items():
-        right.plot(row["batch_sizes"], values, marker="o", label=name)
-    right.set(xscale="log", xlabel="batch size", ylabel="texts/s",
-              title="Texts/s against batch size (sst2 dev)")
-    right.set_xticks(row["batch_sizes"], [str(n) for n in row["batch_sizes"]])
-    for axes in (left, right):
-        axes.grid(True, alpha=0.3)
-        axes.legend()
-    figure.suptitle(f"all-MiniLM-L6-v2 + CNN head, Keras model, {row['machine']['cores']} CPU cores")
-    figure.tight_layout()
-    save_figure(figure, path)
-
-
-def scaling_markdown(row):
-    names = list(row["texts_per_s_by_length"])
-    header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
-    by_length = "\n".join(
-        f"| {length} tokens | " + " | ".join(f"{row['texts_per_s_by_length'][n][i]:.0f}" for n in names) + " |"
-        for i, length in enumerate(row["lengths"])
-    )
-    by_batch = "\n".join(
-        f"| batch {size} | " + " | ".join(f"{row['texts_per_s_by_batch'][n][i]:.0f}" for n in names) + " |"
-        for i, size in enumerate(row["batch_sizes"])
-    )
-    return f"""Command: `python benchmarks/scaling.py --data-dir ../shared/data` ({row['time']}).
-Texts/s through the Keras model; {row['texts']} texts per point. Plot: `plots/speed_scaling.png`.
-
-Against length (texts of exactly that many tokens, batch 32):
-
-{header}
-{by_length}
-
-Against batch size (sst2 dev sentences, raw text in):
-
-{header}
-{by_batch}
-"""
+    print(recorded(write_document(SCALING, row)))
 
 
 if __name__ == "__main__":

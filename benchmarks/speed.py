@@ -13,45 +13,30 @@ Raw sst2 dev sentences in; the offline all-MiniLM-L6-v2 backbone. Compares
 - training examples/s of the CNN head against keras-hub's CLS classifier;
 - the model's FLOP rate against this machine's measured matmul rate.
 
-    python benchmarks/speed.py --data-dir ../shared/data [--texts 872]
+    python -m benchmarks.speed --data-dir ../shared/data [--texts 872]
+
+Records a row in `results/speed.jsonl`; `python -m benchmarks.report` rebuilds the tables.
 """
 
 import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.common import append_result  # noqa: E402
-from benchmarks.common import describe_machine  # noqa: E402
-from benchmarks.common import machine_info  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.readme import refresh_readme  # noqa: E402
-
-RESULTS = os.path.join(HERE, "results", "speed.jsonl")
-
-
-def read_sst2_dev(data_dir, limit):
-    from bertcnn_tf.data import read_examples
-
-    examples = read_examples(os.path.join(data_dir, "sst2", "dev.csv"))
-    return examples.subset(range(min(limit, len(examples))))
-
-
-def timed(function, repeats=2):
-    """Best wall time of `repeats` calls (after one warm-up call)."""
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+from benchmarks.datasets import add_data_dir_flag
+from benchmarks.datasets import read_sst2_dev
+from benchmarks.machine import machine_info
+from benchmarks.results import SPEED
+from benchmarks.results import record_run
+from benchmarks.timing import alternately_labelled
+from benchmarks.timing import keras_hub_cls_classifier
+from benchmarks.timing import model_flops_per_text
+from benchmarks.timing import padded_to_128
+from benchmarks.timing import timed
+from benchmarks.timing import training_batches
+from benchmarks.timing import training_rates
 
 
 def matmul_rate(dtype, size=2048, repeats=10):
@@ -65,21 +50,12 @@ def matmul_rate(dtype, size=2048, repeats=10):
     return 2 * size**3 / seconds / 1e9
 
 
-def model_flops_per_text(backbone, tokens, head_filters=128, kernel_sizes=(3, 4, 5)):
-    """Forward FLOPs of BERT + TextCNN for one text of `tokens` tokens."""
-    h, i, layers = backbone.hidden_dim, backbone.intermediate_dim, backbone.num_layers
-    dense = 2 * tokens * (4 * h * h + 2 * h * i)  # QKV + output projections, feed-forward
-    attention = 2 * 2 * tokens * tokens * h  # scores and weighted sum
-    cnn = sum(2 * tokens * k * h * head_filters for k in kernel_sizes)
-    return layers * (dense + attention) + cnn
-
-
 def padded_tokens(examples, preprocessor, batch_size, sorted_batches):
     """Token positions actually computed: batches padded to their longest (rounded)."""
     import numpy as np
 
     from bertcnn_tf.inference import batch_width
-    from bertcnn_tf.inference import tokenize_all
+    from bertcnn_tf.preprocessing import tokenize_all
 
     lengths = tokenize_all(examples, preprocessor)["padding_mask"].sum(-1)
     if sorted_batches:
@@ -105,9 +81,9 @@ def serving_rates(model, examples, batch_size, latency_texts, precision=None, ji
     import numpy as np
 
     from benchmarks.native_serving import run_probe
-    from bertcnn_tf.c_api import SavedModelSession
-    from bertcnn_tf.export import export_for_serving
-    from bertcnn_tf.runs import Run
+    from bertcnn_tf.serving.c_api import SavedModelSession
+    from bertcnn_tf.serving.export import export_for_serving
+    from bertcnn_tf.training.runs import Run
 
     export_base = tempfile.mkdtemp(prefix="speed-export-")
     try:
@@ -151,59 +127,9 @@ def single_text_latencies(classify, texts, warmup=5):
     return float(np.percentile(seconds, 50)), float(np.percentile(seconds, 99))
 
 
-def training_batches(preprocessor, train_examples, targets, batch_size, steps):
-    """`steps` batches taken once from the training pipeline (length-bucketed, trimmed)."""
-    from bertcnn_tf.data import make_dataset
-
-    data = make_dataset(train_examples, preprocessor, targets, batch_size, training=True)
-    return list(data.take(steps))
-
-
-def training_rates(tasks, batches, rounds=3):
-    """examples/s of `train_on_batch` for each of `tasks` ({name: task}).
-
-    Every task trains on the same `batches` (from `training_batches`), so all
-    see the same shapes and tokens. One untimed pass per task traces the train step for each of
-    those shapes. The timed passes then go batch by batch, every task training
-    on the batch in turn (who goes first rotates from pass to pass), so that a
-    slow spell of the shared machine lands on all of them within a second of
-    each other; a task's time for a batch is its median over the `rounds`
-    passes, which drops the steps a spike hit.
-    """
-    import contextlib
-    import statistics
-
-    import keras
-
-    from bertcnn_tf.data import detached_preprocessor
-
-    names = list(tasks)
-    seconds = {name: [[] for _ in batches] for name in names}
-    with contextlib.ExitStack() as stack:
-        for task in tasks.values():
-            task.compile(
-                optimizer=keras.optimizers.AdamW(1e-5),
-                loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-                metrics=[],
-            )
-            stack.enter_context(detached_preprocessor(task))
-            for features, labels in batches:
-                task.train_on_batch(features, labels)
-        for round_index in range(rounds):
-            shift = round_index % len(names)
-            order = names[shift:] + names[:shift]
-            for batch_index, (features, labels) in enumerate(batches):
-                for name in order:
-                    start = time.perf_counter()
-                    tasks[name].train_on_batch(features, labels)
-                    seconds[name][batch_index].append(time.perf_counter() - start)
-    examples = sum(int(labels.shape[0]) for _, labels in batches)
-    return {name: examples / sum(map(statistics.median, seconds[name])) for name in names}
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
+    add_data_dir_flag(parser)
     parser.add_argument("--texts", type=int, default=872)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--latency-texts", type=int, default=200)
@@ -214,10 +140,8 @@ def main(argv=None):
     import keras_hub
 
     from bertcnn_tf import BertCNNClassifier
-    from bertcnn_tf import make_preprocessor
     from bertcnn_tf.backbones import offline_backbone_dir
-    from bertcnn_tf.data import Examples
-    from bertcnn_tf.data import LabelVocabulary
+    from bertcnn_tf.data.files import Examples
     from bertcnn_tf.inference import predict_probabilities
     from bertcnn_tf.precision import with_compute_dtype
 
@@ -246,9 +170,7 @@ def main(argv=None):
         results[f"{name}_native_cold_texts_per_s"] = rates["native_cold"]
 
     # --- the baselines ---
-    padded = make_preprocessor(model.preprocessor.tokenizer, 128)
-    fixed_model = BertCNNClassifier(model.backbone, 2, preprocessor=padded)
-    fixed_model.set_weights(model.get_weights())
+    fixed_model = padded_to_128(model)
     pad128 = timed(lambda: fixed_model.predict(examples.texts, batch_size=bs, verbose=0))
     results["pad128_keras_texts_per_s"] = n / pad128
 
@@ -266,14 +188,8 @@ def main(argv=None):
     results["ours_keras_latency_p50_ms"], results["ours_keras_latency_p99_ms"] = p50, p99
 
     # --- training examples/s: CNN head vs keras-hub's CLS classifier ---
-    labels = [["positive"] if i % 2 else ["negative"] for i in range(n)]
-    train_examples = Examples(texts=examples.texts, labels=labels)
-    targets = LabelVocabulary(["negative", "positive"]).encode(train_examples)
-    hub_trainer = keras_hub.models.BertTextClassifier(
-        keras_hub.models.BertBackbone.from_preset(offline_backbone_dir()),
-        num_classes=2,
-        preprocessor=make_preprocessor(model.preprocessor.tokenizer, 128),
-    )
+    train_examples, targets = alternately_labelled(examples)
+    hub_trainer = keras_hub_cls_classifier(model.preprocessor.tokenizer)
     cnn_trainer = BertCNNClassifier.from_preset("offline", num_classes=2, sequence_length=128, **head)
     batches = training_batches(cnn_trainer.preprocessor, train_examples, targets, bs, args.train_steps)
     rates = training_rates({"cls": hub_trainer, "cnn": cnn_trainer}, batches)
@@ -306,49 +222,7 @@ def main(argv=None):
         "model_bf16_flops_over_bf16_matmul": results["ours_model_bf16_gflops"] / results["matmul_bf16_gflops"],
     }
     row = {"results": results, "ratios": ratios, "machine": machine_info(), "time": time.strftime("%Y-%m-%d %H:%M")}
-    append_result(RESULTS, row)
-    print(json.dumps(row, indent=2))
-    update_results_section("speed", speed_markdown(row))
-    refresh_readme()
-
-
-def speed_markdown(row):
-    r, q = row["results"], row["ratios"]
-    # Rows written before the flag existed used 128, the default then.
-    filters = r.get("filters", 128)
-    flag = f" --filters {filters}" if "filters" in r else ""
-    return f"""Command: `python benchmarks/speed.py --data-dir ../shared/data{flag}` ({row['time']};
-{describe_machine(row['machine'])}). sst2 dev, {r['texts']} raw sentences, batch {r['batch_size']}, all-MiniLM-L6-v2,
-one process, side by side. "bfloat16" is the float32 model served with `--precision bfloat16`.
-
-| measure | value | against | ratio |
-|---|---|---|---|
-| inference, exported SavedModel via the C++ loader, float32 (requests in data order) | {r['ours_savedmodel_texts_per_s']:.0f} texts/s | pad every batch to 128 (Keras): {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['savedmodel_vs_pad128']:.2f}x |
-| inference, exported SavedModel, bfloat16 | {r['ours_savedmodel_bf16_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_bf16_vs_pad128']:.2f}x |
-| the same export served by a C process with no Python (`native/serve_probe.c`, as TF Serving runs it), float32 | {r['ours_savedmodel_native_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_native_vs_pad128']:.2f}x |
-| the same, bfloat16 | {r['ours_savedmodel_bf16_native_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_native_bf16_vs_pad128']:.2f}x |
-| single-text latency, C process, float32 / bfloat16 | p50 {r['ours_savedmodel_native_latency_p50_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_native_latency_p99_ms']:.1f} / {r['ours_savedmodel_bf16_native_latency_p99_ms']:.1f} ms | | |
-| single-text latency, exported SavedModel, float32 | p50 {r['ours_savedmodel_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_latency_p99_ms']:.1f} ms | | |
-| single-text latency, exported SavedModel, bfloat16 | p50 {r['ours_savedmodel_bf16_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_bf16_latency_p99_ms']:.1f} ms | | |
-{xla_rows(r, q)}| inference, Keras model (sorted, trimmed), float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | pad every batch to 128: {r['pad128_keras_texts_per_s']:.0f} texts/s | {q['ours_vs_pad128']:.2f}x |
-| inference, Keras model, bfloat16 | {r['ours_keras_bf16_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['ours_bf16_vs_pad128']:.2f}x |
-| inference, Keras model, float32 | {r['ours_keras_texts_per_s']:.0f} texts/s | keras-hub BertTextClassifier.predict (length {r['keras_hub_sequence_length']}): {r['keras_hub_texts_per_s']:.0f} texts/s | {q['ours_vs_keras_hub']:.2f}x |
-| single-text latency, Keras model (`predict_probabilities`) | p50 {r['ours_keras_latency_p50_ms']:.1f} ms, p99 {r['ours_keras_latency_p99_ms']:.1f} ms | | |
-| training, CNN head ({filters} filters per width) | {r['cnn_train_examples_per_s']:.1f} examples/s | keras-hub CLS classifier: {r['cls_train_examples_per_s']:.1f} examples/s | CNN time / CLS time {q['cnn_training_time_over_cls']:.3f} |
-| model FLOP rate, float32 | {r['ours_model_gflops']:.0f} GFLOP/s | fp32 matmul {r['matmul_fp32_gflops']:.0f} GFLOP/s | {q['model_flops_over_fp32_matmul']:.2f} |
-| model FLOP rate, bfloat16 | {r['ours_model_bf16_gflops']:.0f} GFLOP/s | bf16 matmul {r['matmul_bf16_gflops']:.0f} GFLOP/s | {q['model_bf16_flops_over_bf16_matmul']:.2f} |
-"""
-
-
-def xla_rows(r, q):
-    """The rows of the XLA-compiled export (`--jit-compile`), for runs that measured it."""
-    if "ours_savedmodel_xla_texts_per_s" not in r:
-        return ""
-    return f"""| inference, exported SavedModel compiled by XLA (`--jit-compile`), float32, C process | {r['ours_savedmodel_xla_native_texts_per_s']:.0f} texts/s | the float32 export, C process | {q['savedmodel_native_xla_vs_float32']:.2f}x |
-| the same from Python | {r['ours_savedmodel_xla_texts_per_s']:.0f} texts/s | pad every batch to 128 | {q['savedmodel_xla_vs_pad128']:.2f}x |
-| single-text latency, XLA export, C process / Python | p50 {r['ours_savedmodel_xla_native_latency_p50_ms']:.1f} / {r['ours_savedmodel_xla_latency_p50_ms']:.1f} ms, p99 {r['ours_savedmodel_xla_native_latency_p99_ms']:.1f} / {r['ours_savedmodel_xla_latency_p99_ms']:.1f} ms | | |
-| first pass of a fresh C process (every shape new: XLA compiles it), XLA / float32 export | {r['ours_savedmodel_xla_native_cold_texts_per_s']:.0f} / {r['ours_savedmodel_native_cold_texts_per_s']:.0f} texts/s | | |
-"""
+    record_run(SPEED, row)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,6 @@
 """The benchmarks' targets, each against the run that measures it, rebuilt from the result files.
 
-Every benchmark that writes the README's results section (`readme.refresh_readme`)
-rebuilds this table too; run this file to rebuild it by hand:
-
-    python benchmarks/targets.py
+    python -m benchmarks.targets   # prints the section `python -m benchmarks.report` writes
 
 Accuracy targets read the runs at the defaults users get (any budget of epochs;
 threshold tuning allowed on multi-label sets, where it is a flag of its own),
@@ -13,35 +10,33 @@ another, each with its machine's fp32 matmul rate, since absolute rates follow
 the shared machine a run lands on; memory targets read the newest run.
 """
 
-import os
-import sys
+import argparse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from benchmarks.common import read_results  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
+from benchmarks.accuracy_tables import cross_validated_score
+from benchmarks.accuracy_tables import discordant_counts
+from benchmarks.accuracy_tables import discordant_over_folds
+from benchmarks.accuracy_tables import fold_groups
+from benchmarks.accuracy_tables import score_groups
+from benchmarks.mcnemar import format_p
+from benchmarks.mcnemar import mcnemar_p
+from benchmarks.reference import DATASETS
+from benchmarks.reference import KIM_2014
+from benchmarks.reference import KIM_FOLDS
+from benchmarks.reference import KIM_SPLIT
+from benchmarks.reference import TARGETS
+from benchmarks.results import HEAD_COST
+from benchmarks.results import MEMORY
+from benchmarks.results import SPEED
+from benchmarks.results import read_results
+from benchmarks.setups import default_setups_with_folds
+from benchmarks.setups import describe_setup
+from benchmarks.setups import read_runs
 
 
 def accuracy_targets(rows, cross_validated=()):
     """Markdown rows for the accuracy targets; `cross_validated`: the k-fold runs, which, once every
     fold has run, stand for the Kim comparison and the CNN-against-CLS comparison on that set."""
     import numpy as np
-
-    from benchmarks.accuracy_report import cross_validated_score
-    from benchmarks.accuracy_report import default_setups_with_folds
-    from benchmarks.accuracy_report import describe_setup
-    from benchmarks.accuracy_report import discordant_counts
-    from benchmarks.accuracy_report import discordant_over_folds
-    from benchmarks.accuracy_report import fold_groups
-    from benchmarks.accuracy_report import score_groups
-    from benchmarks.reference import DATASETS
-    from benchmarks.reference import KIM_2014
-    from benchmarks.reference import KIM_FOLDS
-    from benchmarks.reference import KIM_SPLIT
-    from benchmarks.reference import TARGETS
-    from bertcnn_tf.significance import format_p
-    from bertcnn_tf.significance import mcnemar_p
 
     # A dataset whose runs at the defaults are all k-fold (say, after a default changed) stands by those.
     setups, _ = default_setups_with_folds(rows, cross_validated)
@@ -248,24 +243,19 @@ def row_of(target, measured, met):
     return f"| {target} | {measured} | {'met' if met else '**not met**'} |"
 
 
-def targets_markdown():
-    from benchmarks.accuracy_report import read_runs
-    from benchmarks.head_cost import RESULTS as HEAD_COST
-    from benchmarks.memory import RESULTS as MEMORY
-    from benchmarks.speed import RESULTS as SPEED
-
+def targets_section(accuracy, folds, speed, head_cost, memory):
+    """The section: the accuracy runs on each dataset's own split and the cross-validation folds
+    (as `setups.read_runs` gives them), and the rows of `speed.py`, `head_cost.py` and `memory.py`."""
     lines = ["| target | measured | |", "|---|---|---|"]
-    accuracy = read_runs()
     if accuracy:
-        lines += accuracy_targets(accuracy, read_runs(cross_validated=True))
-    speed = [row for row in read_results(SPEED) if "matmul_fp32_gflops" in row["results"]]
+        lines += accuracy_targets(accuracy, folds)
+    speed = [row for row in speed if "matmul_fp32_gflops" in row["results"]]
     if speed:
-        lines += speed_targets(speed_runs_shown(speed), read_results(HEAD_COST))
-    memory = read_results(MEMORY)
+        lines += speed_targets(speed_runs_shown(speed), head_cost)
     if memory:
         lines += memory_targets(memory[-1])
     return (
-        "Rebuilt from `results/` by the benchmarks (`python benchmarks/targets.py` by hand). "
+        "Rebuilt from `results/` by `python -m benchmarks.report`. "
         "Accuracy: the runs at the defaults users get, the largest budget run per dataset, mean over "
         "its seeds; speed: the newest run, and the run on the fastest machine measured where that is "
         "another (absolute rates follow the shared machine a run lands on; ratios compare across runs); "
@@ -273,10 +263,11 @@ def targets_markdown():
     )
 
 
-def refresh_targets():
-    """Rewrites the targets section of RESULTS.md from benchmarks/results/."""
-    update_results_section("targets", targets_markdown())
+def main(argv=None):
+    argparse.ArgumentParser(prog="python -m benchmarks.targets", description=__doc__.split("\n")[0]).parse_args(argv)
+    print(targets_section(read_runs(), read_runs(cross_validated=True), read_results(SPEED),
+                          read_results(HEAD_COST), read_results(MEMORY)))
 
 
 if __name__ == "__main__":
-    refresh_targets()
+    main()

@@ -1,36 +1,29 @@
 """Each variant of the training recipe against the defaults, on the same examples and seeds.
 
-    python benchmarks/variants.py
+    python -m benchmarks.variants   # prints the section `python -m benchmarks.report` writes
 
-Reads `results/accuracy.jsonl` (written by `accuracy.py`, which also refreshes this section) and
-pairs every run of a non-default setup with the default setup's run of the same dataset, model,
-seed, fold and epochs. For each variant and model: the change in score per dataset, and, pooled
-over the single-label runs, the examples only the variant gets right against only the default,
-with McNemar's exact test on those sums; once for the runs on each dataset's own split, once for
-the cross-validation folds.
+Reads `results/accuracy.jsonl` (written by `accuracy.py`) and pairs every run of a non-default
+setup with the default setup's run of the same dataset, model, seed, fold and epochs. For each
+variant and model: the change in score per dataset, and, pooled over the single-label runs, the
+examples only the variant gets right against only the default, with McNemar's exact test on
+those sums; once for the runs on each dataset's own split, once for the cross-validation folds.
 """
 
-import os
-import sys
+import argparse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+from benchmarks.accuracy_tables import MODEL_ORDER
+from benchmarks.mcnemar import discordant
+from benchmarks.mcnemar import format_p
+from benchmarks.mcnemar import mcnemar_p
+from benchmarks.reference import DATASETS
+from benchmarks.setups import VARIANT_DEFAULTS
+from benchmarks.setups import baseline_setup
+from benchmarks.setups import correct_flags
+from benchmarks.setups import default_setups
+from benchmarks.setups import format_setting
+from benchmarks.setups import read_runs
+from benchmarks.setups import setup_of
 
-from benchmarks.accuracy_report import MODEL_ORDER  # noqa: E402
-from benchmarks.accuracy_report import VARIANT_DEFAULTS  # noqa: E402
-from benchmarks.accuracy_report import baseline_setup  # noqa: E402
-from benchmarks.accuracy_report import correct_flags  # noqa: E402
-from benchmarks.accuracy_report import default_setups  # noqa: E402
-from benchmarks.accuracy_report import format_setting  # noqa: E402
-from benchmarks.accuracy_report import read_runs  # noqa: E402
-from benchmarks.accuracy_report import setup_of  # noqa: E402
-from benchmarks.common import update_results_section  # noqa: E402
-from benchmarks.reference import DATASETS  # noqa: E402
-from bertcnn_tf.significance import format_p  # noqa: E402
-from bertcnn_tf.significance import mcnemar_p  # noqa: E402
-from bertcnn_tf.significance import paired_comparison  # noqa: E402
-
-SECTION = "variants against the defaults"
 BASELINE = "keras_hub_cls"
 
 
@@ -76,9 +69,9 @@ def pooled_discordant(pairs):
     first_only, second_only, tested = 0, 0, 0
     for first, second in pairs:
         if first.get("correct") and second.get("correct"):
-            counts = paired_comparison(correct_flags(first["correct"]), correct_flags(second["correct"]))
-            first_only += counts["first_only"]
-            second_only += counts["second_only"]
+            first_right, second_right = discordant(correct_flags(first["correct"]), correct_flags(second["correct"]))
+            first_only += first_right
+            second_only += second_right
             tested += 1
     if not tested:
         return "– | –"
@@ -112,9 +105,9 @@ def variants_markdown(rows, runs_are="seeds"):
     return "\n".join(lines)
 
 
-def refresh_variants(rows=None, folds=None):
-    """Rewrites the section from the runs on each dataset's split (`rows`) and the
-    cross-validation folds (`folds`); by default both read from the results file."""
+def variants_section(rows, folds):
+    """The section from the runs on each dataset's split (`rows`) and the cross-validation
+    folds (`folds`), both as `setups.read_runs` gives them."""
     body = (
         "Each variant run is paired with the default setup's run of the same dataset, model, seed and "
         "epochs (for goemotions the default includes `--tune-threshold`). The change per dataset is "
@@ -122,9 +115,9 @@ def refresh_variants(rows=None, folds=None):
         "that stored per-example results (not goemotions, which is multi-label, nor runs from before "
         "the harness stored them); seeds of one dataset share their examples, so where seeds repeat "
         "the pooled p is, if anything, too small: a pooled p above 0.05 means no significant difference.\n\n"
-        + variants_markdown(read_runs() if rows is None else rows)
+        + variants_markdown(rows)
     )
-    cross_validated = variants_markdown(read_runs(cross_validated=True) if folds is None else folds, "folds")
+    cross_validated = variants_markdown(folds, "folds")
     if cross_validated:
         body += (
             "\n\nThe same by 10-fold cross-validation (`--folds 10`): each fold of a variant paired with the "
@@ -132,9 +125,13 @@ def refresh_variants(rows=None, folds=None):
             "per dataset is the change in the mean over the folds; a row with fewer folds than 10 is partial.\n\n"
             + cross_validated
         )
-    update_results_section(SECTION, f"Command: `python benchmarks/variants.py`.\n\n{body}\n")
-    return body
+    return f"Command: `python -m benchmarks.variants`.\n\n{body}\n"
+
+
+def main(argv=None):
+    argparse.ArgumentParser(prog="python -m benchmarks.variants", description=__doc__.split("\n")[0]).parse_args(argv)
+    print(variants_section(read_runs(), read_runs(cross_validated=True)))
 
 
 if __name__ == "__main__":
-    print(refresh_variants())
+    main()

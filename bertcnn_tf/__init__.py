@@ -20,7 +20,7 @@ TensorFlow; `dir(bertcnn_tf)` and `__all__` list them all.
 import importlib
 import os
 
-from bertcnn_tf.version import __version__
+from bertcnn_tf.version import __version__  # noqa: F401
 
 # keras-hub's tokenizers and TF Serving exports need the TensorFlow backend.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

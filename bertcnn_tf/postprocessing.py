@@ -69,7 +69,7 @@ def chosen_classes(probabilities, multi_label, threshold=0.5):
     """
     probabilities = tf.convert_to_tensor(probabilities)
     if multi_label:
-        return probabilities >= tf.cast(threshold, probabilities.dtype)
+        return probabilities >= tf.convert_to_tensor(threshold, probabilities.dtype)
     best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return tf.cast(tf.one_hot(best, tf.shape(probabilities)[-1], dtype=tf.int32), tf.bool)
 

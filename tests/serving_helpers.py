@@ -10,11 +10,8 @@ from conftest import tiny_backbone
 from conftest import tiny_tokenizer
 
 import bertcnn_tf
-from bertcnn_tf.training.runs import MODEL_FILE
 from bertcnn_tf.training.runs import REPORT_FILE
 from bertcnn_tf.training.runs import Run
-from bertcnn_tf.training.runs import save_labels
-from bertcnn_tf.training.runs import save_settings
 
 LABELS = ["billing", "delivery", "praise"]
 PAIRS_A = [
@@ -29,7 +26,7 @@ PAIRS_B = ["loved it", "", "refund", "the plot was boring and the actors were ba
 
 def make_run(
     head="cnn", multi_label=False, text_pair=False, sequence_length=16, truncate="waterfall", dtype=None,
-    with_cls_token=False,
+    with_cls_token=False, activation=None,
 ):
     """A `Run` around a tiny random `BertCNNClassifier` with three labels."""
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
@@ -37,7 +34,7 @@ def make_run(
     )
     model = bertcnn_tf.BertCNNClassifier(
         tiny_backbone(dtype=dtype), num_classes=len(LABELS), preprocessor=preprocessor, head=head, filters=8,
-        with_cls_token=with_cls_token,
+        with_cls_token=with_cls_token, activation=activation,
     )
     settings = {
         "backbone": "tiny-random",
@@ -53,10 +50,7 @@ def make_run(
 
 def save_run(run, run_dir):
     """Writes a run folder like `bertcnn train` does, with a small report.json."""
-    os.makedirs(run_dir, exist_ok=True)
-    run.model.save(os.path.join(run_dir, MODEL_FILE))
-    save_labels(run_dir, run.labels)
-    save_settings(run_dir, run.settings)
+    run.save(run_dir)
     report = {"splits": {"validation": {"examples": 6, "accuracy": 0.5, "macro_f1": 0.25, "per_class": {}}}}
     with open(os.path.join(run_dir, REPORT_FILE), "w", encoding="utf-8") as f:
         json.dump(report, f)

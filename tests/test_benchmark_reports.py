@@ -1,19 +1,21 @@
-"""The benchmark reports (variants, agreement, targets) pair runs example by example, as they should.
+"""The benchmark reports (variants, agreement, targets) pair runs example by example, as they should,
+and `python -m benchmarks.report` rebuilds RESULTS.md's sections from a results folder.
 
 Synthetic rows only: the benchmark results and the datasets are not part of the tests.
 """
 
-from benchmarks.accuracy_report import CNN_HEAD_SETTINGS
-from benchmarks.accuracy_report import VARIANT_DEFAULTS
+from benchmarks.setups import CNN_HEAD_SETTINGS
+from benchmarks.setups import DEFAULT_LEARNING_RATE
+from benchmarks.setups import DEFAULT_SEQUENCE_LENGTH
+from benchmarks.setups import VARIANT_DEFAULTS
 from benchmarks.variants import variants_markdown
-from bertcnn_tf.training import TrainingConfig
 
 
 def row(model, correct, fold=0, **changes):
     settings = {
         "epochs": 3,
-        "learning_rate": TrainingConfig.learning_rate,
-        "sequence_length": TrainingConfig.sequence_length,
+        "learning_rate": DEFAULT_LEARNING_RATE,
+        "sequence_length": DEFAULT_SEQUENCE_LENGTH,
         **VARIANT_DEFAULTS,
         **changes,
     }
@@ -53,7 +55,7 @@ def test_without_a_cls_run_at_the_defaults_the_cls_column_is_a_dash():
 
 
 def test_the_pooled_row_names_a_dataset_that_has_not_run_every_fold():
-    from benchmarks.accuracy_report import cross_validation_table
+    from benchmarks.accuracy_tables import cross_validation_table
 
     def folded(dataset, model, correct, fold):
         return {**row(model, correct, fold=fold), "dataset": dataset, "folds": 2,
@@ -74,7 +76,7 @@ def test_the_pooled_row_names_a_dataset_that_has_not_run_every_fold():
 
 
 def test_a_run_recorded_at_what_the_default_resolves_to_is_a_default_run():
-    from benchmarks.accuracy_report import setup_of
+    from benchmarks.setups import setup_of
 
     rows = [row("cnn", "1100", label_smoothing=0.1), row("cnn", "1111", label_smoothing=0.0)]
     table = variants_markdown(rows).splitlines()
@@ -174,3 +176,113 @@ def test_xla_export_targets_count_only_the_runs_that_measured_it():
     assert "day 1" not in rows[1] and rows[1].endswith("| met |")
     assert rows[4].startswith("| single-text p50 ≤ 10 ms, XLA export (`--jit-compile`) | 8.1 ms in a C serving process")
     assert rows[3].endswith("| **not met** |")  # the float32 export's 14.0 ms
+
+
+def test_the_reports_take_the_packages_training_defaults():
+    # The reports run without the package, so they hold its defaults as constants.
+    from benchmarks.setups import RESOLVED_DEFAULTS
+    from bertcnn_tf.training.metrics import default_label_smoothing
+    from bertcnn_tf.training.trainer import TrainingConfig
+
+    assert VARIANT_DEFAULTS == {name: getattr(TrainingConfig, name) for name in VARIANT_DEFAULTS}
+    assert (DEFAULT_LEARNING_RATE, DEFAULT_SEQUENCE_LENGTH) == (TrainingConfig.learning_rate, TrainingConfig.sequence_length)
+    for multi_label in (False, True):
+        resolved = RESOLVED_DEFAULTS["label_smoothing"]({"multi_label": multi_label})
+        assert resolved == default_label_smoothing(multi_label)
+
+
+def test_the_reports_mcnemar_test_is_the_packages():
+    from benchmarks.mcnemar import discordant
+    from benchmarks.mcnemar import mcnemar_p
+    from bertcnn_tf.training.significance import paired_comparison
+
+    first, second = [True, True, False, True, True, False] * 5, [True, False, False, False, True, True] * 5
+    expected = paired_comparison(first, second)
+    first_only, second_only = discordant(first, second)
+    assert (first_only, second_only) == (expected["first_only"], expected["second_only"])
+    assert mcnemar_p(first_only, second_only) == expected["p"]
+
+
+MACHINE = {"cores": 2, "cpu": "test cpu", "flags": ["avx2"], "python": "3.11", "tensorflow": "2.21",
+           "keras": "3.15", "keras_hub": "0.32"}
+
+
+def speed_row(time="2026-01-02 03:04"):
+    """A `speed.py` row with every field the reports read, all at 100 (ratios at 2)."""
+    exports = ("ours_savedmodel", "ours_savedmodel_bf16", "ours_savedmodel_xla")
+    results = {f"{export}{process}_{measure}": 100.0 for export in exports for process in ("", "_native")
+               for measure in ("texts_per_s", "latency_p50_ms", "latency_p99_ms")}
+    results |= {f"{export}_native_cold_texts_per_s": 100.0 for export in exports}
+    results |= dict.fromkeys(
+        ("ours_keras_texts_per_s", "ours_keras_bf16_texts_per_s", "pad128_keras_texts_per_s", "keras_hub_texts_per_s",
+         "ours_keras_latency_p50_ms", "ours_keras_latency_p99_ms", "cls_train_examples_per_s", "cnn_train_examples_per_s",
+         "matmul_fp32_gflops", "matmul_bf16_gflops", "ours_model_gflops", "ours_model_bf16_gflops"), 100.0)
+    results |= {"texts": 872, "batch_size": 32, "filters": 128, "keras_hub_sequence_length": 256}
+    ratios = dict.fromkeys(
+        ("savedmodel_vs_pad128", "savedmodel_bf16_vs_pad128", "savedmodel_native_vs_pad128",
+         "savedmodel_native_bf16_vs_pad128", "savedmodel_xla_vs_pad128", "savedmodel_native_xla_vs_pad128",
+         "savedmodel_native_xla_vs_float32", "ours_vs_pad128", "ours_bf16_vs_pad128", "ours_vs_keras_hub",
+         "cnn_training_time_over_cls", "model_flops_over_fp32_matmul", "model_bf16_flops_over_bf16_matmul"), 2.0)
+    return {"results": results, "ratios": ratios, "machine": MACHINE, "time": time}
+
+
+def test_the_report_rebuilds_every_section_from_a_results_folder_and_keeps_the_prose(tmp_path):
+    from benchmarks import results
+    from benchmarks.markdown import read_section
+    from benchmarks.report import build_report
+
+    folder = tmp_path / "results"
+    for correct, model, seed in (("1100", "cnn", 1), ("1110", "cnn", 2), ("1010", "keras_hub_cls", 1)):
+        results.append_result(results.ACCURACY, {**row(model, correct), "seed": seed, "machine": MACHINE}, folder)
+    results.append_result(results.SPEED, speed_row(), folder)
+    results.append_result(results.HEAD_COST, {
+        "time": "2026-01-02 03:05", "texts": 872, "batch_size": 32, "rounds": 5, "kernel_sizes": [3, 4, 5],
+        "examples_per_s": {"cls": 30.0, "cnn_128": 29.0}, "time_over_cls": {"cls": 1.0, "cnn_128": 1.034},
+        "head_flop_share": {"cnn_128": 0.05}, "machine": MACHINE}, folder)
+    serving = {"peak_rss_mb": 900.0, "rss_start_mb": 100.0, "rss_libraries_mb": 200.0, "rss_loaded_mb": 800.0,
+               "rss_end_mb": 850.0}
+    results.append_result(results.MEMORY, {"time": "2026-01-02 03:06", "machine": MACHINE, "results": {
+        "runtime": {"peak_rss_mb": 500.0}, "train": {"peak_rss_mb": 2500.0}, "serve_float32": {"peak_rss_mb": 1400.0},
+        "serve_native_float32": serving}}, folder)
+    results.write_document(results.SCALING, {
+        "lengths": [8, 16], "texts_per_s_by_length": {"float32": [900.0, 500.0]}, "batch_sizes": [1, 32],
+        "texts_per_s_by_batch": {"float32": [50.0, 300.0]}, "texts": 256, "machine": MACHINE,
+        "time": "2026-01-02 03:07"}, folder)
+    results_md, readme = tmp_path / "RESULTS.md", tmp_path / "README.md"
+    results_md.write_text("# Benchmark results\n\n<!-- memory:start -->\nold\n<!-- memory:end -->\n\nWritten by hand.\n")
+    readme.write_text("# Project\n\n<!-- results:start -->\nold\n<!-- results:end -->\n\nMore prose.\n")
+
+    written = build_report(folder, results_md, tmp_path / "plots", readme)
+
+    text = results_md.read_text()
+    # The section already there is rewritten in place, the prose kept, the others appended.
+    assert text.startswith("# Benchmark results\n\n<!-- memory:start -->\nCommand: `python -m benchmarks.memory")
+    assert "<!-- memory:end -->\n\nWritten by hand.\n\n## targets\n" in text
+    sections = ("targets", "accuracy", "variants against the defaults", "agreement between runs",
+                "speed", "head cost", "scaling", "memory")
+    assert all(read_section(results_md, name) for name in sections)
+    assert "linear probe" not in text  # nothing recorded, so no section
+    assert "| cr (test, 3 epochs) | accuracy | 62.5 ± 17.7 (2 seeds) | 50.0 (1 seed) |" in read_section(results_md, "accuracy")
+    targets = read_section(results_md, "targets")
+    assert "| CNN head ≤ 5% training time over the CLS classifier | 1.034x (`head_cost.py`, 2026-01-02 03:05) | met |" in targets
+    assert "| peak RSS ≤ 1 GB serving | 900 MB in a C serving process, 1400 MB from Python" in targets
+    readme_text = readme.read_text()
+    assert readme_text.startswith("# Project\n\n<!-- results:start -->\n")
+    assert readme_text.endswith("<!-- results:end -->\n\nMore prose.\n")
+    assert "| cr (accuracy, test, 3 epochs) | 62.5 | 50.0 | 85.0 | – |" in readme_text
+    assert "| peak memory: training at batch 32 / serving the float32 export in a C process | 2500 / 900 MB |" in readme_text
+    assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == ["accuracy.png", "speed_scaling.png"]
+    assert {str(results_md), str(readme)} <= {str(path) for path in written}
+
+
+def test_the_report_never_adds_a_results_section_to_a_readme_without_one(tmp_path):
+    import pytest
+
+    from benchmarks.report import build_report
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\nProse only.\n")
+    with pytest.raises(ValueError, match="no <!-- results:start -->"):
+        build_report(tmp_path / "results", tmp_path / "RESULTS.md", tmp_path / "plots", readme)
+    assert readme.read_text() == "# Project\n\nProse only.\n"
+    assert not (tmp_path / "RESULTS.md").exists()  # checked before anything is written

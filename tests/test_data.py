@@ -8,10 +8,10 @@ from bertcnn_tf import make_preprocessor
 from bertcnn_tf.data.files import DataError
 from bertcnn_tf.data.files import Examples
 from bertcnn_tf.data.files import LabelVocabulary
-from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.data.files import read_examples
 from bertcnn_tf.data.files import stratified_folds
 from bertcnn_tf.data.files import stratified_split
+from bertcnn_tf.data.pipeline import make_dataset
 
 
 def write(tmp_path, name, content, mode="w", **kwargs):

@@ -17,8 +17,8 @@ from conftest import write_csv
 from bertcnn_tf import make_preprocessor
 from bertcnn_tf.cli import main
 from bertcnn_tf.data.files import Examples
-from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.data.files import read_examples
+from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.training.distribution import StrategyError
 from bertcnn_tf.training.distribution import describe
 from bertcnn_tf.training.distribution import global_batch_size

@@ -27,27 +27,27 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 import bertcnn_tf.serving.export
 import bertcnn_tf.serving.graph
-from bertcnn_tf.serving.c_api import SavedModelRunError
-from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.cli import main
 from bertcnn_tf.preprocessing import LENGTH_STEP
-from bertcnn_tf.serving.model_card import XLA_SERVING_FLAG
-from bertcnn_tf.serving.graph import ExportError
-from bertcnn_tf.serving.export import export_for_serving
 from bertcnn_tf.preprocessing import make_packer
+from bertcnn_tf.serving.c_api import SavedModelRunError
+from bertcnn_tf.serving.c_api import SavedModelSession
+from bertcnn_tf.serving.check import ServingCheckError
+from bertcnn_tf.serving.contract import WARMUP_FILE
+from bertcnn_tf.serving.export import export_for_serving
 from bertcnn_tf.serving.export import publish
+from bertcnn_tf.serving.graph import ExportError
+from bertcnn_tf.serving.model_card import XLA_SERVING_FLAG
+from bertcnn_tf.serving.model_card import read_model_card
+from bertcnn_tf.serving.ops import TF_TEXT_OPS_NOT_IN_2_12_1
+from bertcnn_tf.serving.ops import min_tf_serving_version
+from bertcnn_tf.serving.ops import non_core_ops
+from bertcnn_tf.serving.ops import tf_text_op_names
+from bertcnn_tf.serving.versions import numeric_versions
+from bertcnn_tf.serving.warmup import read_warmup_requests
 from bertcnn_tf.serving.warmup import single_text_lengths
 from bertcnn_tf.training.runs import Run
 from bertcnn_tf.training.runs import load_run
-from bertcnn_tf.serving.ops import TF_TEXT_OPS_NOT_IN_2_12_1
-from bertcnn_tf.serving.check import ServingCheckError
-from bertcnn_tf.serving.ops import min_tf_serving_version
-from bertcnn_tf.serving.ops import non_core_ops
-from bertcnn_tf.serving.versions import numeric_versions
-from bertcnn_tf.serving.model_card import read_model_card
-from bertcnn_tf.serving.contract import WARMUP_FILE
-from bertcnn_tf.serving.warmup import read_warmup_requests
-from bertcnn_tf.serving.ops import tf_text_op_names
 
 LONG_TEXT = " ".join(["the movie was not very good"] * 40)
 KINDS = ["single", "multi", "pair", "seed"]

@@ -17,11 +17,11 @@ from conftest import write_csv
 
 import bertcnn_tf.optimizers as optimization
 import bertcnn_tf.training.trainer as training
-from bertcnn_tf.training.backup import METADATA_FILE
+from bertcnn_tf.cli import main
 from bertcnn_tf.training.backup import BackupError
 from bertcnn_tf.training.backup import BackupState
+from bertcnn_tf.training.backup import METADATA_FILE
 from bertcnn_tf.training.backup import TrainingBackup
-from bertcnn_tf.cli import main
 
 # A bound on each subprocess, so that a stuck run cannot hang the suite.
 SUBPROCESS_TIMEOUT = 240

@@ -14,14 +14,14 @@ from serving_helpers import save_run
 from serving_helpers import strings
 
 import bertcnn_tf
-from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.cli import main
-from bertcnn_tf.serving.export import export_for_serving
 from bertcnn_tf.precision import compute_dtype
 from bertcnn_tf.precision import with_compute_dtype
-from bertcnn_tf.training.runs import load_run
+from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.serving.check import check_serving
+from bertcnn_tf.serving.export import export_for_serving
 from bertcnn_tf.serving.model_card import read_model_card
+from bertcnn_tf.training.runs import load_run
 
 
 def _logits(model, texts=TEXTS):

@@ -26,23 +26,23 @@ from serving_helpers import strings
 from tensorflow_serving.apis import predict_pb2
 
 import bertcnn_tf.serving.c_api
+from bertcnn_tf.cli.serving import add_serving_commands
 from bertcnn_tf.serving.c_api import SavedModelRunError
 from bertcnn_tf.serving.c_api import SavedModelSession
-from bertcnn_tf.cli.serving import add_serving_commands
-from bertcnn_tf.serving.export import export_for_serving
-from bertcnn_tf.training.runs import load_run
-from bertcnn_tf.serving.rest import RestError
 from bertcnn_tf.serving.check import ServingCheckError
 from bertcnn_tf.serving.check import check_serving
-from bertcnn_tf.serving.rest import decode_rest_request
-from bertcnn_tf.serving.rest import encode_rest_response
+from bertcnn_tf.serving.export import export_for_serving
 from bertcnn_tf.serving.grpc_requests import grpc_predict_request
 from bertcnn_tf.serving.grpc_requests import parse_grpc_response
-from bertcnn_tf.serving.rest import parse_rest_response
 from bertcnn_tf.serving.grpc_requests import predict_request
 from bertcnn_tf.serving.model_card import read_model_card
+from bertcnn_tf.serving.rest import RestError
+from bertcnn_tf.serving.rest import decode_rest_request
+from bertcnn_tf.serving.rest import encode_rest_response
+from bertcnn_tf.serving.rest import parse_rest_response
 from bertcnn_tf.serving.rest import rest_body
 from bertcnn_tf.serving.rest import rest_request
+from bertcnn_tf.training.runs import load_run
 
 STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "keras", "bad inputs"]
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from bertcnn_tf.backbones import load_tokenizer
-from bertcnn_tf.preprocessing import make_preprocessor
 from bertcnn_tf.backbones import offline_backbone_dir
+from bertcnn_tf.preprocessing import make_preprocessor
 
 TRICKY_TEXTS = [
     "Café naïve résumé Ünïcödé",

@@ -18,16 +18,16 @@ from bertcnn_tf.cli.training import training_config
 from bertcnn_tf.data.files import LabelVocabulary
 from bertcnn_tf.data.files import read_examples
 from bertcnn_tf.data.files import stratified_split
-from bertcnn_tf.training.evaluation import best_threshold
 from bertcnn_tf.inference import predict_probabilities
-from bertcnn_tf.training.runs import load_run
-from bertcnn_tf.optimizers import LinearWarmupDecay
 from bertcnn_tf.optimizers import GlobalClipAdamW
+from bertcnn_tf.optimizers import LinearWarmupDecay
 from bertcnn_tf.optimizers import head_learning_rate_multipliers
 from bertcnn_tf.optimizers import layer_decay_learning_rate_multipliers
 from bertcnn_tf.optimizers import make_optimizer
-from bertcnn_tf.training.trainer import balanced_sample_weights
+from bertcnn_tf.training.evaluation import best_threshold
 from bertcnn_tf.training.evaluation import correct_per_example
+from bertcnn_tf.training.runs import load_run
+from bertcnn_tf.training.trainer import balanced_sample_weights
 from bertcnn_tf.training.trainer import train
 
 

@@ -8,8 +8,6 @@ import argparse
 import dataclasses
 import json
 
-from bertcnn_tf.choices import HEADS
-from bertcnn_tf.choices import INFERENCE_DTYPES
 from bertcnn_tf.choices import POOLING_MODES
 from bertcnn_tf.choices import STRATEGIES
 from bertcnn_tf.choices import TRAINING_PRECISIONS

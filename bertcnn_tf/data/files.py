@@ -10,7 +10,6 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
 import random
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_text
 
 from bertcnn_tf.precision import compute_dtype
+from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.serving.contract import MODEL_CARD
 from bertcnn_tf.serving.contract import SERVING_SIGNATURE
@@ -66,7 +67,16 @@ def model_card(run, model_name, ops, run_dir=None, jit_compile=False):
 
 
 def read_model_card(path):
-    """The model card (a dict) of a version directory."""
+    """The model card (a dict) of a version directory.
+
+    Example:
+    ```python
+    import bertcnn_tf
+
+    card = bertcnn_tf.read_model_card("saved_models/demo/1")
+    card["labels"], card["min_tf_serving_version"], card["tf_serving_flags"]
+    ```
+    """
     with open(os.path.join(path, MODEL_CARD), encoding="utf-8") as f:
         return json.load(f)
 

@@ -1,8 +1,9 @@
 """Which TF Serving can run an export: the ops outside core TensorFlow, and the oldest server that links them.
 
 `tf_text_op_names` asks tf-text's op libraries through `pywrap_tf_session`,
-TensorFlow's private C API binding: no public API lists the ops a library
-registered (tensorflow/tensorflow#26223 asks for one). It is the only use.
+TensorFlow's private binding of the C API's `TF_GetOpList`: Python has no
+public way to read the op registry (tensorflow/tensorflow#48514). This
+module is the package's only use of it.
 """
 
 import functools

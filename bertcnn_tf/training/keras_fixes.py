@@ -7,7 +7,6 @@ keras-team/keras#20585 and tensorflow/tensorflow#72388 (see `keras_fit_fixes`).
 import contextlib
 
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as tf_trainer
 
 from bertcnn_tf.training.distribution import is_default
 from bertcnn_tf.training.distribution import is_multi_worker
@@ -35,6 +34,9 @@ def keras_fit_fixes(strategy):
     if is_default(strategy):
         yield
         return
+    # Imported here: under the JAX backend no strategy reaches this line.
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
     original_reduce = tf_trainer.reduce_per_replica
     original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
 

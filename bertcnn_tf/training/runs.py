@@ -80,10 +80,18 @@ def save_settings(run_dir, settings):
 
 
 def load_run(run_dir):
-    """Loads a run folder written by `bertcnn train`.
+    """Loads a run folder written by `bertcnn train` (or `Run.save`).
 
     Raises `FileNotFoundError` naming the missing file when `run_dir` is not
     a complete run folder.
+
+    Example:
+    ```python
+    import bertcnn_tf
+
+    run = bertcnn_tf.load_run("runs/demo")
+    run.labels, run.settings["head"], run.model.summary()
+    ```
     """
     missing = [
         name
