@@ -66,7 +66,7 @@ def variant_settings(args, dataset, model_name):
 def run_one(data_dir, dataset, model_name, seed, args, fold=None):
     """Trains and scores one run: on the dataset's own split, or on `fold` of `args.folds`."""
     from bertcnn_tf.data.files import stratified_folds
-    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.config import TrainingConfig
     from bertcnn_tf.training.trainer import build_classifier
     from bertcnn_tf.training.trainer import train
 

@@ -10,9 +10,6 @@ README's only each dataset's run at the defaults:
 """
 
 from benchmarks.machine import describe_machine
-from benchmarks.mcnemar import discordant
-from benchmarks.mcnemar import format_p
-from benchmarks.mcnemar import mcnemar_p
 from benchmarks.reference import ALSO_EVALUATED
 from benchmarks.reference import DATASETS
 from benchmarks.reference import KIM_2014
@@ -27,6 +24,9 @@ from benchmarks.setups import correct_flags
 from benchmarks.setups import default_setups
 from benchmarks.setups import describe_setup
 from benchmarks.setups import setup_of
+from bertcnn_tf.training.significance import discordant
+from bertcnn_tf.training.significance import format_p
+from bertcnn_tf.training.significance import mcnemar_p
 
 MODEL_ORDER = ["cnn", "keras_hub_cls", "mean", "max", "cls", "seed"]
 MODEL_NAMES = {"cnn": "BERT-CNN (ours)", "keras_hub_cls": "keras-hub BertTextClassifier ([CLS])", "mean": "masked mean pooling"}

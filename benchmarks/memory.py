@@ -49,7 +49,7 @@ def child_runtime(_args):
 
 def child_train(args):
     """`bertcnn_tf.train` on sst2 dev (872 sentences), batch 32, one epoch."""
-    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.config import TrainingConfig
     from bertcnn_tf.training.trainer import train
 
     examples = read_sst2_dev(args.data_dir)

@@ -19,34 +19,27 @@ from benchmarks.reference import MULTI_LABEL
 from benchmarks.results import ACCURACY
 from benchmarks.results import RESULTS_DIR
 from benchmarks.results import read_results
+from bertcnn_tf.training.config import TrainingConfig
+from bertcnn_tf.training.config import default_label_smoothing
 
-# Today's defaults of `bertcnn_tf`'s TrainingConfig for the settings an experiment may change,
-# written out so that the reports run without the package (and TensorFlow);
-# tests/test_benchmark_reports.py checks they are the package's.
-DEFAULT_LEARNING_RATE = 5e-5
-DEFAULT_SEQUENCE_LENGTH = 128
+# Today's defaults of the settings an experiment may change, from the package's
+# `TrainingConfig` (its module imports no TensorFlow, so the reports stay fast).
+DEFAULT_LEARNING_RATE = TrainingConfig.learning_rate
+DEFAULT_SEQUENCE_LENGTH = TrainingConfig.sequence_length
 CNN_HEAD_SETTINGS = ("kernel_sizes", "filters", "pooling", "with_cls_token")
 VARIANT_DEFAULTS = {
-    "head_learning_rate": 1e-3,
-    "head_warmup_epochs": 0,
-    "dropout": None,
-    "tune_threshold": False,
-    "head_learning_rate_multiplier": 20.0,
-    "output_learning_rate_multiplier": None,
-    "layer_decay": 1.0,
-    "ema_momentum": None,
-    "label_smoothing": None,
-    "batch_size": 32,
-    "backbone": "offline",
-    **dict.fromkeys(CNN_HEAD_SETTINGS),
+    name: getattr(TrainingConfig, name)
+    for name in (
+        "head_learning_rate", "head_warmup_epochs", "dropout", "tune_threshold", "head_learning_rate_multiplier",
+        "output_learning_rate_multiplier", "layer_decay", "ema_momentum", "label_smoothing", "batch_size", "backbone",
+        *CNN_HEAD_SETTINGS,
+    )
 }
-# The label smoothing a run resolves its default (None) to: `default_label_smoothing` of the package.
-SINGLE_LABEL_SMOOTHING = 0.1
 # What rows written before a setting existed ran with, where that differs from today's default.
 BEFORE_SETTING_EXISTED = {"head_learning_rate_multiplier": 1.0, "label_smoothing": 0.0}
 # Settings whose default (None) the training run resolves from the data, as rows record it.
 RESOLVED_DEFAULTS = {
-    "label_smoothing": lambda settings: 0.0 if settings.get("multi_label", False) else SINGLE_LABEL_SMOOTHING,
+    "label_smoothing": lambda settings: default_label_smoothing(settings.get("multi_label", False)),
 }
 
 

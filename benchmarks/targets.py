@@ -17,8 +17,6 @@ from benchmarks.accuracy_tables import discordant_counts
 from benchmarks.accuracy_tables import discordant_over_folds
 from benchmarks.accuracy_tables import fold_groups
 from benchmarks.accuracy_tables import score_groups
-from benchmarks.mcnemar import format_p
-from benchmarks.mcnemar import mcnemar_p
 from benchmarks.reference import DATASETS
 from benchmarks.reference import KIM_2014
 from benchmarks.reference import KIM_FOLDS
@@ -31,6 +29,8 @@ from benchmarks.results import read_results
 from benchmarks.setups import default_setups_with_folds
 from benchmarks.setups import describe_setup
 from benchmarks.setups import read_runs
+from bertcnn_tf.training.significance import format_p
+from bertcnn_tf.training.significance import mcnemar_p
 
 
 def accuracy_targets(rows, cross_validated=()):

@@ -12,9 +12,6 @@ those sums; once for the runs on each dataset's own split, once for the cross-va
 import argparse
 
 from benchmarks.accuracy_tables import MODEL_ORDER
-from benchmarks.mcnemar import discordant
-from benchmarks.mcnemar import format_p
-from benchmarks.mcnemar import mcnemar_p
 from benchmarks.reference import DATASETS
 from benchmarks.setups import VARIANT_DEFAULTS
 from benchmarks.setups import baseline_setup
@@ -23,6 +20,9 @@ from benchmarks.setups import default_setups
 from benchmarks.setups import format_setting
 from benchmarks.setups import read_runs
 from benchmarks.setups import setup_of
+from bertcnn_tf.training.significance import discordant
+from bertcnn_tf.training.significance import format_p
+from bertcnn_tf.training.significance import mcnemar_p
 
 BASELINE = "keras_hub_cls"
 

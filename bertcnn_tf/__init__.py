@@ -48,7 +48,7 @@ _PUBLIC_API = {
     "stratified_folds": "bertcnn_tf.data.files",
     # Training, evaluation, prediction.
     "train": "bertcnn_tf.training.trainer",
-    "TrainingConfig": "bertcnn_tf.training.trainer",
+    "TrainingConfig": "bertcnn_tf.training.config",
     "evaluate": "bertcnn_tf.training.evaluation",
     "predict": "bertcnn_tf.inference",
     "Run": "bertcnn_tf.training.runs",

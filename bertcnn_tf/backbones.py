@@ -17,7 +17,7 @@ import os
 
 import keras_hub
 
-from bertcnn_tf.preprocessing import DEFAULT_SEQUENCE_LENGTH
+from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
 from bertcnn_tf.preprocessing import make_preprocessor
 
 OFFLINE_SOURCE = "offline"

@@ -1,8 +1,15 @@
-"""The values each setting accepts, in a module that imports nothing.
+"""The values each setting accepts, and the defaults several modules share, importing nothing.
 
 The CLI builds its `--help` from these without importing TensorFlow; the
 modules that act on a setting check it against the same tuple.
 """
+
+# Tokens a text keeps (the preprocessor's `sequence_length`) unless told otherwise.
+DEFAULT_SEQUENCE_LENGTH = 128
+# A freshly initialised head at the backbone's 5e-5 is still far from fitted
+# after a few epochs: banking77, 3 epochs, 91.3 at 1x and 93.1 at 20x
+# (benchmarks/RESULTS.md). The default for `train` and `compile("auto")`.
+HEAD_LEARNING_RATE_MULTIPLIER = 20.0
 
 # BertCNNClassifier(head=...): see `bertcnn_tf.models.heads`.
 HEADS = ("cnn", "cls", "mean", "max", "seed")

@@ -8,7 +8,7 @@ from bertcnn_tf.data.files import read_examples
 from bertcnn_tf.data.files import stratified_split
 from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.serving.export import export_for_serving
-from bertcnn_tf.training.trainer import TrainingConfig
+from bertcnn_tf.training.config import TrainingConfig
 from bertcnn_tf.training.trainer import train
 
 DEMO_DATA = os.path.join(os.path.dirname(__file__), "data", "customer_feedback.csv")

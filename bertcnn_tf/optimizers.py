@@ -8,10 +8,6 @@ import keras
 import tensorflow as tf
 
 
-# A freshly initialised head at the backbone's 5e-5 is still far from fitted
-# after a few epochs: banking77, 3 epochs, 91.3 at 1x and 93.1 at 20x
-# (benchmarks/RESULTS.md). The default for `train` and `compile("auto")`.
-HEAD_LEARNING_RATE_MULTIPLIER = 20.0
 
 
 @keras.saving.register_keras_serializable(package="bertcnn_tf")

@@ -17,7 +17,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-DEFAULT_SEQUENCE_LENGTH = 128
+from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
+
 TOKEN_FEATURES = ("token_ids", "segment_ids", "padding_mask")
 # Batches are cut to their longest text rounded up to this many tokens,
 # which bounds the number of distinct shapes (and so of graph retracings

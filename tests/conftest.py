@@ -39,7 +39,7 @@ def tiny_backbone(dtype=None, seed=0, dropout=0.1):
 
 def quick_config(preset, **overrides):
     """A `TrainingConfig` that trains a tiny preset in seconds."""
-    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.config import TrainingConfig
 
     values = dict(
         backbone=preset, epochs=3, batch_size=8, learning_rate=3e-3,

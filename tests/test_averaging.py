@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from bertcnn_tf.training.averaging import AveragedWeights
 from bertcnn_tf.training.backup import TrainingBackup
-from bertcnn_tf.training.trainer import TrainingConfig
+from bertcnn_tf.training.config import TrainingConfig
 from bertcnn_tf.training.trainer import check_config
 from bertcnn_tf.training.trainer import fit_resumable
 

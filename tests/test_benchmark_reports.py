@@ -4,11 +4,15 @@ and `python -m benchmarks.report` rebuilds RESULTS.md's sections from a results 
 Synthetic rows only: the benchmark results and the datasets are not part of the tests.
 """
 
+import os
+
 from benchmarks.setups import CNN_HEAD_SETTINGS
 from benchmarks.setups import DEFAULT_LEARNING_RATE
 from benchmarks.setups import DEFAULT_SEQUENCE_LENGTH
 from benchmarks.setups import VARIANT_DEFAULTS
 from benchmarks.variants import variants_markdown
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def row(model, correct, fold=0, **changes):
@@ -178,29 +182,13 @@ def test_xla_export_targets_count_only_the_runs_that_measured_it():
     assert rows[3].endswith("| **not met** |")  # the float32 export's 14.0 ms
 
 
-def test_the_reports_take_the_packages_training_defaults():
-    # The reports run without the package, so they hold its defaults as constants.
-    from benchmarks.setups import RESOLVED_DEFAULTS
-    from bertcnn_tf.training.metrics import default_label_smoothing
-    from bertcnn_tf.training.trainer import TrainingConfig
+def test_the_reports_import_no_tensorflow():
+    # The report command reads results files only: it must not start TensorFlow.
+    import subprocess
+    import sys
 
-    assert VARIANT_DEFAULTS == {name: getattr(TrainingConfig, name) for name in VARIANT_DEFAULTS}
-    assert (DEFAULT_LEARNING_RATE, DEFAULT_SEQUENCE_LENGTH) == (TrainingConfig.learning_rate, TrainingConfig.sequence_length)
-    for multi_label in (False, True):
-        resolved = RESOLVED_DEFAULTS["label_smoothing"]({"multi_label": multi_label})
-        assert resolved == default_label_smoothing(multi_label)
-
-
-def test_the_reports_mcnemar_test_is_the_packages():
-    from benchmarks.mcnemar import discordant
-    from benchmarks.mcnemar import mcnemar_p
-    from bertcnn_tf.training.significance import paired_comparison
-
-    first, second = [True, True, False, True, True, False] * 5, [True, False, False, False, True, True] * 5
-    expected = paired_comparison(first, second)
-    first_only, second_only = discordant(first, second)
-    assert (first_only, second_only) == (expected["first_only"], expected["second_only"])
-    assert mcnemar_p(first_only, second_only) == expected["p"]
+    code = "import sys, benchmarks.report; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 MACHINE = {"cores": 2, "cpu": "test cpu", "flags": ["avx2"], "python": "3.11", "tensorflow": "2.21",

@@ -19,12 +19,12 @@ from bertcnn_tf.cli import main
 from bertcnn_tf.data.files import Examples
 from bertcnn_tf.data.files import read_examples
 from bertcnn_tf.data.pipeline import make_dataset
+from bertcnn_tf.training.config import TrainingConfig
 from bertcnn_tf.training.distribution import StrategyError
 from bertcnn_tf.training.distribution import describe
 from bertcnn_tf.training.distribution import global_batch_size
 from bertcnn_tf.training.distribution import is_chief
 from bertcnn_tf.training.distribution import make_strategy
-from bertcnn_tf.training.trainer import TrainingConfig
 from bertcnn_tf.training.trainer import read_training_log
 from bertcnn_tf.training.trainer import train
 

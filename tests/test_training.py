@@ -178,8 +178,8 @@ def test_label_smoothing_reaches_the_loss_the_settings_and_the_command_line(tmp_
 
 
 def test_label_smoothing_by_default_is_0_1_single_label_and_off_multi_label(tmp_path, tiny_preset):
-    from bertcnn_tf.training.trainer import TrainingConfig
-    from bertcnn_tf.training.trainer import with_resolved_defaults
+    from bertcnn_tf.training.config import TrainingConfig
+    from bertcnn_tf.training.config import with_resolved_defaults
 
     examples = read_examples(write_csv(tmp_path / "train.csv", sentiment_rows(2)))
     run, _ = train(examples, str(tmp_path / "run"), quick_config(tiny_preset, epochs=1))
@@ -204,7 +204,7 @@ def test_label_smoothing_stops_rewarding_ever_more_confident_logits(multi_label)
 
 @pytest.mark.parametrize("share", [-0.1, 1.0, float("nan")])
 def test_label_smoothing_out_of_range_is_refused(share):
-    from bertcnn_tf.training.trainer import TrainingConfig
+    from bertcnn_tf.training.config import TrainingConfig
     from bertcnn_tf.training.trainer import check_config
 
     with pytest.raises(ValueError, match="label_smoothing must be in"):

@@ -26,6 +26,7 @@ from bertcnn_tf.cli import training
 from bertcnn_tf.cli.startup import VERBOSE_ENVIRONMENT
 from bertcnn_tf.cli.startup import start_tensorflow
 from bertcnn_tf.data.files import DataError
+from bertcnn_tf.training.config import TrainingConfig
 
 
 def build_parser():
@@ -43,7 +44,7 @@ def build_parser():
 
     train = commands.add_parser("train", help="fine-tune a classifier on a labelled file")
     training.add_training_flags(train)
-    train.add_argument("--head", default="cnn", choices=HEADS)
+    train.add_argument("--head", default=TrainingConfig.head, choices=HEADS)
     train.set_defaults(handler=training.train_command)
 
     compare = commands.add_parser("compare", help="train several heads with the same budget and seeds")
@@ -69,7 +70,7 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="metrics of a trained model on a labelled file")
     evaluate.add_argument("--model", required=True, help="a run folder written by train")
     evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     evaluate.add_argument("--report-dir", help="also write report.json/.md and plots there")
     training.add_column_flags(evaluate, defaults=False)
     evaluate.set_defaults(handler=training.evaluate_command)
@@ -79,7 +80,7 @@ def build_parser():
     predict.add_argument("texts", nargs="*", help="texts to classify")
     predict.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
     predict.add_argument("--output", help="write JSON Lines here instead of printing")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     predict.add_argument(
         "--precision", choices=INFERENCE_DTYPES,
         help="compute in this dtype (default: the model's own); bfloat16 is faster on AVX512-BF16 CPUs",
@@ -92,7 +93,7 @@ def build_parser():
     demo = commands.add_parser("demo", help="train on the bundled demo data, export, predict")
     demo.add_argument("--output", default="runs/demo", help="run folder")
     demo.add_argument("--export-dir", default="saved_models/demo", help="TF Serving base path")
-    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     demo.set_defaults(handler=training.demo_command)
     return parser
 

@@ -42,7 +42,10 @@ def start_tensorflow(args):
     """
     if args.verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # INFO and WARNING lines after start-up
+    # After start-up too, TensorFlow's C++ code logs what users cannot act on
+    # ("oneDNN supports DT_INT64 only on platforms with AVX-512" at the first
+    # training step, as an error); failures still reach Python as exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with stderr_to_devnull():
         import keras_hub  # noqa: F401  imports TensorFlow and tf-text, whose libraries log on load
         import tensorflow as tf

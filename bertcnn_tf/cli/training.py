@@ -12,14 +12,13 @@ from bertcnn_tf.choices import POOLING_MODES
 from bertcnn_tf.choices import STRATEGIES
 from bertcnn_tf.choices import TRAINING_PRECISIONS
 from bertcnn_tf.data.files import DataError
+from bertcnn_tf.training.config import TrainingConfig
 
 # What a multi-worker non-chief worker prints instead of metrics.
 WORKER_DONE = "Training done on this worker; the chief writes the run folder and the report."
 
 
 def training_config(args, **overrides):
-    from bertcnn_tf.training.trainer import TrainingConfig
-
     fields = {f.name for f in dataclasses.fields(TrainingConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.multi_label and values.get("label_separator") is None:
@@ -155,8 +154,6 @@ def evaluate_command(args):
 
 def training_config_from_run(run, args):
     """The run's column settings, overridden by any given on the command line."""
-    from bertcnn_tf.training.trainer import TrainingConfig
-
     config = TrainingConfig(**{k: v for k, v in run.settings.items() if k in {f.name for f in dataclasses.fields(TrainingConfig)}})
     for name in ("text_column", "label_column", "text_pair_column"):
         if getattr(args, name, None):
@@ -232,8 +229,8 @@ def add_cnn_head_flags(parser):
 
 
 def add_column_flags(parser, defaults=True):
-    parser.add_argument("--text-column", default="text" if defaults else None)
-    parser.add_argument("--label-column", default="label" if defaults else None)
+    parser.add_argument("--text-column", default=TrainingConfig.text_column if defaults else None)
+    parser.add_argument("--label-column", default=TrainingConfig.label_column if defaults else None)
     parser.add_argument("--text-pair-column", help="second text column, for sentence pairs")
     parser.add_argument("--encoding", default="utf-8", help="the files' text encoding")
 
@@ -244,11 +241,11 @@ def add_training_flags(parser):
     parser.add_argument("--validation", help="validation file; default: a stratified split of --train")
     parser.add_argument("--test", help="test file, evaluated once at the end")
     add_column_flags(parser)
-    parser.add_argument("--backbone", default="offline", help="'offline', a keras-hub preset, or a model directory")
-    parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--backbone", default=TrainingConfig.backbone, help="'offline', a keras-hub preset, or a model directory")
+    parser.add_argument("--sequence-length", type=int, default=TrainingConfig.sequence_length)
+    parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)
     parser.add_argument("--warmup-ratio", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--dropout", type=float)
@@ -280,7 +277,7 @@ def add_training_flags(parser):
     parser.add_argument("--class-weight", choices=["balanced"])
     parser.add_argument("--precision", choices=TRAINING_PRECISIONS)
     parser.add_argument("--xla", action="store_true", help="compile the numeric model with XLA")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=TrainingConfig.seed)
     parser.add_argument("--multi-label", action="store_true", help="rows carry several labels")
     parser.add_argument("--label-separator", help="joins the labels of a row (multi-label; default '|')")
     parser.add_argument("--threshold", type=float, help="multi-label decision threshold (default 0.5)")
@@ -292,7 +289,7 @@ def add_training_flags(parser):
     parser.add_argument("--early-stopping-patience", type=int)
     parser.add_argument("--backup-every-steps", type=int, help="back up mid-epoch every N steps")
     parser.add_argument(
-        "--strategy", choices=list(STRATEGIES), default="auto",
+        "--strategy", choices=list(STRATEGIES), default=TrainingConfig.strategy,
         help="tf.distribute strategy (default auto: a named TPU, else all GPUs, else one device); "
         "--batch-size is per replica (docs/distributed.md)",
     )

@@ -2,16 +2,16 @@ import keras
 import keras_hub
 
 from bertcnn_tf.backbones import load_backbone
+from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
+from bertcnn_tf.choices import HEAD_LEARNING_RATE_MULTIPLIER
 from bertcnn_tf.choices import HEADS
 from bertcnn_tf.layers import ClsTokenPooling
 from bertcnn_tf.models.heads import default_dropout
 from bertcnn_tf.models.heads import make_head
 from bertcnn_tf.models.saved_presets import is_saved_task
 from bertcnn_tf.models.saved_presets import load_saved_task
-from bertcnn_tf.optimizers import HEAD_LEARNING_RATE_MULTIPLIER
 from bertcnn_tf.optimizers import GlobalClipAdamW
 from bertcnn_tf.optimizers import head_learning_rate_multipliers
-from bertcnn_tf.preprocessing import DEFAULT_SEQUENCE_LENGTH
 
 # BertBackbone's pooler feeds `pooled_output`, which no head here reads.
 POOLER_LAYER = "pooled_dense"

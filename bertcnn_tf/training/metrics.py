@@ -2,23 +2,6 @@
 
 import keras
 
-# The label smoothing a run gets unless it sets one. Measured (benchmarks/RESULTS.md): 0.1 lifted
-# the CNN head on the single-label sets (significantly over 40 cross-validation folds) and cost it
-# macro-F1 on multi-label goemotions, where each sigmoid target is smoothed on its own.
-SINGLE_LABEL_SMOOTHING = 0.1
-
-
-def default_label_smoothing(multi_label):
-    """0.1 for single-label data, 0 (none) for multi-label.
-
-    Example:
-    ```python
-    default_label_smoothing(multi_label=False)  # 0.1
-    ```
-    """
-    return 0.0 if multi_label else SINGLE_LABEL_SMOOTHING
-
-
 @keras.saving.register_keras_serializable(package="bertcnn_tf")
 class SigmoidF1Score(keras.metrics.F1Score):
     """`F1Score` for multi-label logits: sigmoid first, then the threshold."""

@@ -50,6 +50,21 @@ def paired_comparison(first_correct, second_correct):
     # {'examples': 4, 'first_only': 2, 'second_only': 0, 'p': 0.5}
     ```
     """
+    first_only, second_only = discordant(first_correct, second_correct)
+    return {
+        "examples": len(first_correct),
+        "first_only": first_only,
+        "second_only": second_only,
+        "p": mcnemar_p(first_only, second_only),
+    }
+
+
+def discordant(first_correct, second_correct):
+    """(examples only the first classifier gets right, examples only the second gets right).
+
+    >>> discordant([True, True, False, True], [True, False, False, False])
+    (2, 0)
+    """
     first = np.asarray(first_correct, dtype=bool)
     second = np.asarray(second_correct, dtype=bool)
     if first.ndim != 1 or first.shape != second.shape:
@@ -57,14 +72,7 @@ def paired_comparison(first_correct, second_correct):
             f"Per-example correctness of shapes {first.shape} and {second.shape}: both must be "
             "one flag per example, for the same examples in the same order."
         )
-    first_only = int(np.sum(first & ~second))
-    second_only = int(np.sum(second & ~first))
-    return {
-        "examples": int(first.size),
-        "first_only": first_only,
-        "second_only": second_only,
-        "p": mcnemar_p(first_only, second_only),
-    }
+    return int(np.sum(first & ~second)), int(np.sum(second & ~first))
 
 
 def format_p(p):

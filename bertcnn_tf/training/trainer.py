@@ -15,7 +15,6 @@ from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.data.pipeline import steps_per_epoch as count_steps
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimizers import GlobalClipAdamW
-from bertcnn_tf.optimizers import HEAD_LEARNING_RATE_MULTIPLIER
 from bertcnn_tf.optimizers import check_layer_decay
 from bertcnn_tf.optimizers import head_learning_rate_multipliers
 from bertcnn_tf.optimizers import layer_decay_learning_rate_multipliers
@@ -25,6 +24,8 @@ from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.training.averaging import AveragedWeights
 from bertcnn_tf.training.backup import BackupError
 from bertcnn_tf.training.backup import TrainingBackup
+from bertcnn_tf.training.config import TrainingConfig
+from bertcnn_tf.training.config import with_resolved_defaults
 from bertcnn_tf.training.distribution import describe
 from bertcnn_tf.training.distribution import global_batch_size
 from bertcnn_tf.training.distribution import is_chief
@@ -37,7 +38,6 @@ from bertcnn_tf.training.evaluation import plot_training_curves
 from bertcnn_tf.training.evaluation import tuned_threshold
 from bertcnn_tf.training.evaluation import write_report
 from bertcnn_tf.training.keras_fixes import keras_fit_fixes
-from bertcnn_tf.training.metrics import default_label_smoothing
 from bertcnn_tf.training.metrics import loss_and_metrics
 from bertcnn_tf.training.runs import MODEL_FILE
 from bertcnn_tf.training.runs import Run
@@ -55,67 +55,6 @@ def balanced_sample_weights(targets):
     counts = targets.sum(axis=0)
     weights = len(targets) / (len(counts) * np.maximum(counts, 1))
     return (targets.argmax(-1)[:, None] == np.arange(len(counts))).astype("float32") @ weights
-
-
-@dataclasses.dataclass
-class TrainingConfig:
-    """Every setting of a training run; saved to `settings.json` with the model."""
-
-    backbone: str = "offline"
-    head: str = "cnn"
-    sequence_length: int = 128
-    epochs: int = 3
-    batch_size: int = 32  # per replica: the global batch is this × the replicas
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    dropout: float = None
-    # The "cnn" head's shape; None: BertCNNClassifier's default (3/4/5, 128, "max").
-    kernel_sizes: tuple = None
-    filters: int = None
-    pooling: str = None  # "max", "mean" or "max_mean"
-    with_cls_token: bool = None  # also the [CLS] vector beside the head's features
-    head_warmup_epochs: int = 0
-    head_learning_rate: float = 1e-3  # the head-only warm-up's rate
-    # Fine-tuning: the head's rate over learning_rate.
-    head_learning_rate_multiplier: float = HEAD_LEARNING_RATE_MULTIPLIER
-    # Fine-tuning: the classifier Dense's rate over learning_rate; None: the head's.
-    output_learning_rate_multiplier: float = None
-    # Fine-tuning: each backbone layer's rate over the one above's; 1: all alike.
-    layer_decay: float = 1.0
-    # Fine-tuning: validate and keep the moving average of the weights with
-    # this momentum per step (AveragedWeights); None: the weights themselves.
-    ema_momentum: float = None
-    # The share of each target spread evenly over the classes; 0: none;
-    # None: `default_label_smoothing` (0.1 single-label, 0 multi-label).
-    label_smoothing: float = None
-    class_weight: str = None  # None or "balanced"
-    precision: str = "float32"
-    xla: bool = False
-    seed: int = 42
-    multi_label: bool = False
-    threshold: float = 0.5
-    tune_threshold: bool = False  # multi-label: set `threshold` to the best on validation macro-F1
-    validation_split: float = 0.1
-    early_stopping_patience: int = 2
-    backup_every_steps: int = 0  # also back up every N steps; 0: at epoch ends only
-    text_column: str = "text"
-    label_column: str = "label"
-    text_pair_column: str = None
-    label_separator: str = None
-    strategy: str = "auto"  # one of bertcnn_tf.training.distribution.STRATEGIES
-    tpu: str = None  # a TPU name or grpc:// address; default $TPU_NAME
-    static_shapes: bool = False  # every batch [batch_size, sequence_length]; always on TPUs
-    verbose: object = "auto"
-
-
-def with_resolved_defaults(config):
-    """`config` with the settings whose default depends on the data filled in, as the run
-    records them: `label_smoothing` None becomes 0.1 single-label, 0 multi-label."""
-    if config.label_smoothing is None:
-        return dataclasses.replace(config, label_smoothing=default_label_smoothing(config.multi_label))
-    return config
 
 
 def build_classifier(config, num_classes):
