@@ -58,4 +58,3 @@ def memory_section(row):
                 f"{n['rss_loaded_mb']:.0f} | {n['rss_end_mb']:.0f} | {n['peak_rss_mb']:.0f} |"
             )
     return "\n".join(lines) + "\n"
-

@@ -100,4 +100,3 @@ Against batch size (sst2 dev sentences, raw text in):
 {header}
 {by_batch}
 """
-

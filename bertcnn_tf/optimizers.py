@@ -8,8 +8,6 @@ import keras
 import tensorflow as tf
 
 
-
-
 @keras.saving.register_keras_serializable(package="bertcnn_tf")
 class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Rises linearly from 0 over `warmup_steps`, then falls linearly to 0.

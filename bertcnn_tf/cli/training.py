@@ -298,5 +298,3 @@ def add_training_flags(parser):
         "--static-shapes", action="store_true", default=None,
         help="pad every batch to --sequence-length and drop ragged ends (always on with TPUs)",
     )
-
-

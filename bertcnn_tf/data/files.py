@@ -24,7 +24,12 @@ class DataError(ValueError):
 
 @dataclasses.dataclass
 class Examples:
-    """Texts, optional second texts, and their label lists, read from one file."""
+    """Texts, optional second texts, and their label lists, read from one file.
+
+    >>> examples = Examples(texts=["charged twice", "late parcel"], labels=[["billing"], ["delivery"]])
+    >>> len(examples), examples.inputs()
+    (2, ['charged twice', 'late parcel'])
+    """
 
     texts: list
     labels: list  # one list of label strings per row; empty when unlabelled
@@ -255,6 +260,11 @@ def stratified_split(examples, fraction=0.1, seed=42):
 
     Rows are grouped by their first label; each group with at least two rows
     gives `fraction` of its rows (at least one) to the validation set.
+
+    >>> examples = Examples(texts=[str(i) for i in range(20)], labels=[["a"], ["b"]] * 10)
+    >>> train, validation = stratified_split(examples, fraction=0.2)
+    >>> len(train), len(validation)
+    (16, 4)
     """
     train, validation = [], []
     for rows in shuffled_classes(examples, seed):

@@ -1,4 +1,15 @@
-"""Pure Keras 3 layers that turn BERT's token vectors into features."""
+"""Pure Keras 3 layers that turn BERT's token vectors into features.
+
+Each takes `(sequence, padding_mask=mask)` and ignores padded positions:
+
+```python
+import bertcnn_tf
+
+backbone, preprocessor = bertcnn_tf.load_backbone("offline")
+sequence = backbone(backbone.input)["sequence_output"]
+features = bertcnn_tf.layers.TextCNN()(sequence, padding_mask=backbone.input["padding_mask"])
+```
+"""
 
 from bertcnn_tf.layers.cls_token_pooling import ClsTokenPooling
 from bertcnn_tf.layers.fixed_length_cnn import FixedLengthCNN

@@ -292,5 +292,15 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
 
 
 def freeze_pooler(backbone):
-    """Makes the backbone's pooler (unused by every head here) untrainable."""
+    """Makes the backbone's pooler (unused by every head here) untrainable.
+
+    Keras warns "Gradients do not exist for pooled_dense" when a trainable
+    pooler feeds nothing the loss reads.
+
+    Example:
+    ```python
+    backbone, preprocessor = bertcnn_tf.load_backbone("offline")
+    bertcnn_tf.freeze_pooler(backbone)
+    ```
+    """
     backbone.get_layer(POOLER_LAYER).trainable = False

@@ -264,6 +264,13 @@ def _tensor_to_numpy(tensor):
 class SavedModelSession:
     """A SavedModel loaded with TF_LoadSessionFromSavedModel (TF Serving's loader).
 
+    Example:
+    ```python
+    with bertcnn_tf.SavedModelSession("saved_models/demo/1") as session:
+        outputs = session.run("serving_default", {"text": np.array([b"charged twice"], dtype=object)})
+    outputs["label"]  # array([b'billing'], dtype=object)
+    ```
+
     `SavedModelSession(export_dir, tags=("serve",))` loads the MetaGraph with
     those tags and restores its variables, or raises `SavedModelLoadError`.
     Use it as a context manager, or call `close()`. `config`, a

@@ -38,7 +38,18 @@ def predict_request(columns, model_name, signature_name=SERVING_SIGNATURE, versi
 
 
 def parse_grpc_response(response):
-    """{output name: numpy array} from a `PredictResponse` (strings as bytes)."""
+    """{output name: numpy array} from a `PredictResponse` (strings as bytes).
+
+    Example:
+    ```python
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel("localhost:8500"))
+    request = bertcnn_tf.grpc_predict_request(["where is my parcel?"], model_name="feedback")
+    parse_grpc_response(stub.Predict(request, timeout=10))["label"]  # array([b'delivery'], dtype=object)
+    ```
+    """
     return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
 
 

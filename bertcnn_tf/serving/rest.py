@@ -90,6 +90,9 @@ def parse_rest_response(body):
 def decode_rest_request(body, signatures):
     """What TF Serving feeds for a REST body: (signature name, {input: array}).
 
+    >>> decode_rest_request({"instances": ["hi"]}, {"serving_default": {"inputs": {"text": ("text:0", "DT_STRING", [None])}}})
+    ('serving_default', {'text': array([b'hi'], dtype=object)})
+
     Follows TF Serving's JSON rules (tensorflow_serving/util/json_tensor.cc):
     `instances` rows are bare values for a one-input signature or objects
     keyed by input name; `inputs` columns are one value or an object keyed by
@@ -113,6 +116,9 @@ def decode_rest_request(body, signatures):
 
 def encode_rest_response(outputs, form="instances"):
     """The JSON body TF Serving answers for `outputs` ({name: numpy array}).
+
+    >>> encode_rest_response({"label": np.array([b"billing"], dtype=object), "label_id": np.array([0])})
+    {'predictions': [{'label': 'billing', 'label_id': 0}]}
 
     String outputs are written as text, except outputs named `*_bytes`,
     which TF Serving base64-encodes.

@@ -29,7 +29,14 @@ def default_label_smoothing(multi_label):
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Every setting of a training run; saved to `settings.json` with the model."""
+    """Every setting of a training run; saved to `settings.json` with the model.
+
+    Example:
+    ```python
+    config = bertcnn_tf.TrainingConfig(head="cnn", epochs=3, learning_rate=5e-5, sequence_length=128)
+    run, report = bertcnn_tf.train(bertcnn_tf.read_examples("train.csv"), "runs/first", config)
+    ```
+    """
 
     backbone: str = "offline"
     head: str = "cnn"

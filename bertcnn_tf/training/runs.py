@@ -28,7 +28,11 @@ REPORT_FILE = "report.json"
 
 @dataclasses.dataclass
 class Run:
-    """A trained model with its labels and settings."""
+    """A trained model with its labels and settings: what `train` returns and `load_run` reads.
+
+    `labels[i]` names class id i; `settings` is the `TrainingConfig` as a dict
+    (`multi_label`, `threshold`, `text_pair_column`, ...). Example under `save`.
+    """
 
     model: keras.Model
     labels: list

@@ -426,4 +426,3 @@ def read_training_log(path):
                 if key != "epoch" and value not in ("", None):
                     history.setdefault(key, []).append(float(value))
     return history
-
