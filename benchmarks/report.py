@@ -27,6 +27,7 @@ from benchmarks.results import MEMORY
 from benchmarks.results import RESULTS_DIR
 from benchmarks.results import SCALING
 from benchmarks.results import SPEED
+from benchmarks.results import UNCERTAINTY
 from benchmarks.results import read_document
 from benchmarks.results import read_results
 from benchmarks.setups import read_runs
@@ -34,6 +35,7 @@ from benchmarks.speed_tables import head_cost_section
 from benchmarks.speed_tables import scaling_section
 from benchmarks.speed_tables import speed_section
 from benchmarks.targets import targets_section
+from benchmarks.uncertainty_tables import uncertainty_section
 from benchmarks.variants import variants_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,7 +47,8 @@ README_SECTION = "results"
 
 def read_all(results_dir=RESULTS_DIR):
     """Every benchmark's results: {"accuracy" and "folds" (as `setups.read_runs` gives them),
-    "speed", "head_cost", "memory" (rows, oldest first), "scaling", "linear_probe" (documents, or None)}."""
+    "speed", "head_cost", "memory", "uncertainty" (rows, oldest first), "scaling", "linear_probe"
+    (documents, or None)}."""
     return {
         "accuracy": read_runs(results_dir=results_dir),
         "folds": read_runs(cross_validated=True, results_dir=results_dir),
@@ -54,6 +57,7 @@ def read_all(results_dir=RESULTS_DIR):
         "memory": read_results(MEMORY, results_dir),
         "scaling": read_document(SCALING, results_dir),
         "linear_probe": read_document(LINEAR_PROBE, results_dir),
+        "uncertainty": read_results(UNCERTAINTY, results_dir),
     }
 
 
@@ -75,6 +79,8 @@ def results_sections(results):
         sections["scaling"] = scaling_section(results["scaling"])
     if results["memory"]:
         sections["memory"] = memory_section(results["memory"][-1])
+    if results["uncertainty"]:
+        sections["uncertainty"] = uncertainty_section(results["uncertainty"])
     return sections
 
 

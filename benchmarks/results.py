@@ -22,6 +22,7 @@ ACCURACY = "accuracy.jsonl"
 SPEED = "speed.jsonl"
 HEAD_COST = "head_cost.jsonl"
 MEMORY = "memory.jsonl"
+UNCERTAINTY = "uncertainty.jsonl"  # open-intent detection and calibration runs
 # One JSON document each: the newest scaling run; the linear probe per dataset.
 SCALING = "scaling.json"
 LINEAR_PROBE = "linear_probe.json"

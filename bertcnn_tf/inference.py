@@ -38,6 +38,8 @@ def predict_logits(model, examples, batch_size=32):
     padding, so only the cost changes. `predict_on_batch` runs the compiled
     model without `predict`'s per-call iterator and callbacks.
     """
+    if len(examples) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype="float32")
     features = tokenize_all(examples, model.preprocessor)
     lengths = features["padding_mask"].sum(axis=1)
     limit = features["token_ids"].shape[1]
@@ -56,13 +58,14 @@ def predict_logits(model, examples, batch_size=32):
     return outputs
 
 
-def predict_probabilities(model, examples, multi_label=False, batch_size=32):
+def predict_probabilities(model, examples, multi_label=False, batch_size=32, temperature=1.0):
     """Class probabilities for `Examples`, in the input order.
 
     Returns:
         float32 `[n, classes]`: softmax probabilities, or per-label sigmoid
-        probabilities when `multi_label` (`bertcnn_tf.postprocessing`; a
-        model that outputs probabilities itself is taken as it is).
+        probabilities when `multi_label`, of the logits divided by
+        `temperature` (`bertcnn_tf.postprocessing`; a model that outputs
+        probabilities itself is taken as it is).
 
     Example:
     ```python
@@ -74,13 +77,11 @@ def predict_probabilities(model, examples, multi_label=False, batch_size=32):
     ```
     """
     from_logits = not postprocessing.outputs_are_probabilities(model, multi_label)
-    if len(examples) == 0:
-        return np.zeros((0, model.output_shape[-1]), dtype="float32")
     outputs = predict_logits(model, examples, batch_size)
-    return postprocessing.probabilities(outputs, multi_label, from_logits).numpy()
+    return postprocessing.probabilities(outputs, multi_label, from_logits, temperature).numpy()
 
 
-def predict(run, texts, text_pairs=None, batch_size=32, precision=None):
+def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_below=None):
     """Labels and probabilities of a trained run for new texts.
 
     Args:
@@ -89,10 +90,14 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None):
         text_pairs: The second texts, for a sentence-pair model.
         batch_size: int.
         precision: Optional dtype to compute in (`bertcnn_tf.with_compute_dtype`).
+        abstain_below: Answer the run's `unknown_label` where the top
+            probability is below this (single-label), instead of the run's own
+            tuned value (`bertcnn train --abstain`).
 
     Returns:
-        One dict per text: `label` (multi-label: `labels`, a list) and
-        `probabilities`, `{label: probability}`.
+        One dict per text: `label` (multi-label: `labels`, a list; the
+        `unknown_label` where the model abstains) and `probabilities`,
+        `{label: probability}`.
 
     Example:
     ```python
@@ -103,14 +108,17 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None):
     ```
     """
     run = as_run(run)
+    if abstain_below is not None:
+        run = run.with_settings(abstain_below=abstain_below)
     examples = texts if isinstance(texts, Examples) else Examples(
         texts=list(texts), labels=[[] for _ in texts], pairs=None if text_pairs is None else list(text_pairs)
     )
     if run.text_pair_column and examples.pairs is None:
         raise ValueError("This model reads sentence pairs: pass `text_pairs` (or --input FILE with the pair column).")
     model = with_compute_dtype(run.model, precision) if precision else run.model
-    probabilities = predict_probabilities(model, examples, run.multi_label, batch_size)
+    from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
     decided = postprocessing.postprocess(
-        probabilities, run.labels, run.multi_label, run.threshold, from_logits=False
+        predict_logits(model, examples, batch_size), run.labels, run.multi_label, from_logits=from_logits,
+        **run.decision_settings,
     )
     return postprocessing.records(decided, run.labels, run.multi_label)

@@ -274,3 +274,21 @@ def test_the_report_never_adds_a_results_section_to_a_readme_without_one(tmp_pat
         build_report(tmp_path / "results", tmp_path / "RESULTS.md", tmp_path / "plots", readme)
     assert readme.read_text() == "# Project\n\nProse only.\n"
     assert not (tmp_path / "RESULTS.md").exists()  # checked before anything is written
+
+
+def test_the_uncertainty_section_averages_seeds_per_score_and_lists_calibration():
+    from benchmarks.uncertainty_tables import uncertainty_section
+
+    def scores(value):
+        return {name: {"accuracy": value, "macro_f1": value, "auroc": value} for name in
+                ("msp", "temperature", "energy", "mahalanobis")}
+
+    common = {"kind": "open_set", "known_share": 0.25, "epochs": 3, "known_intents": 19, "train_rows": 2500,
+              "test_rows": 3080, "unknown_test_rows": 2300, "temperature": 1.5, "command": "cmd", "machine": MACHINE}
+    rows = [{**common, "seed": 1, "scores": scores(0.8)}, {**common, "seed": 2, "scores": scores(0.9)}]
+    rows.append({"kind": "calibration", "dataset": "trec", "split": "test", "seed": 1, "epochs": 3, "train_rows": 5452,
+                 "temperature": 1.8, "ece": {"before": 0.05, "after": 0.02}, "nll": {"before": 0.3, "after": 0.2},
+                 "command": "cmd", "machine": MACHINE})
+    section = uncertainty_section(rows)
+    assert "| top probability after the temperature (default) | 85.0 / 85.0 / 85.0 |" in section
+    assert "2 seeds" in section and "| trec (test, 5452, 3) | 1.80 | 0.050 | 0.020 | 0.300 | 0.200 |" in section

@@ -251,11 +251,14 @@ def test_multi_label_trains_with_sigmoid_and_tunes_its_threshold(tmp_path, tiny_
     metrics = report["splits"]["validation"]
     assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(metrics)
     assert run.multi_label and metrics["micro_f1"] > 0.6
-    # Tuned on the validation rows' sigmoid probabilities, used everywhere after.
+    # Tuned on the validation rows' sigmoid probabilities at the fitted temperatures, used everywhere after.
     targets = LabelVocabulary(run.labels).encode(examples)
     np.testing.assert_array_equal(seen["targets"], targets)
+    assert len(run.temperature) == len(run.labels)  # one per label
     np.testing.assert_allclose(
-        seen["probabilities"], predict_probabilities(run.model, examples, multi_label=True), atol=1e-6
+        seen["probabilities"],
+        predict_probabilities(run.model, examples, multi_label=True, temperature=run.temperature),
+        atol=1e-6,
     )
     assert run.threshold == metrics["threshold"] == 0.35
     assert load_run(str(tmp_path / "run")).threshold == 0.35

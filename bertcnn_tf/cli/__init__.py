@@ -82,6 +82,10 @@ def build_parser():
     predict.add_argument("--output", help="write JSON Lines here instead of printing")
     predict.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     predict.add_argument(
+        "--abstain-below", type=float,
+        help="answer the run's unknown label where the top probability is below this (default: the run's own)",
+    )
+    predict.add_argument(
         "--precision", choices=INFERENCE_DTYPES,
         help="compute in this dtype (default: the model's own); bfloat16 is faster on AVX512-BF16 CPUs",
     )

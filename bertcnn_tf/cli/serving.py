@@ -39,6 +39,11 @@ def add_serving_commands(subparsers):
         "CPUs with AVX512-BF16 and moves probabilities by about 1e-2",
     )
     export.add_argument(
+        "--abstain-below", type=float,
+        help="answer label_id -1 and the run's unknown label where the top probability is below this "
+        "(default: the run's own, from `bertcnn train --abstain`)",
+    )
+    export.add_argument(
         "--jit-compile",
         action="store_true",
         help="compile the model's call with XLA: faster on CPUs (single texts in about half "
@@ -72,6 +77,7 @@ def export_command(args):
             version=args.version,
             precision=args.precision,
             jit_compile=args.jit_compile,
+            abstain_below=args.abstain_below,
         )
     except ServingCheckError as error:
         return _fail(f"the export failed its serving check, nothing was published: {error}")
@@ -81,6 +87,9 @@ def export_command(args):
     print(f"published {path}")
     print(f"  labels: {', '.join(card['labels'])}")
     print(f"  signatures: {', '.join(card['signatures'])}")
+    print(f"  temperature: {card['temperature']}")
+    if card["abstain_below"] is not None:
+        print(f"  answers {card['unknown_label']!r} (label_id -1) below a top probability of {card['abstain_below']}")
     ops = ", ".join(card["non_core_ops"])
     print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {ops})")
     if card["tf_serving_flags"]:

@@ -147,6 +147,9 @@ def evaluate_command(args):
     if args.report_dir:
         write_report(args.report_dir, {"splits": {"evaluation": metrics}}, run.labels)
     summary = {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "subset_accuracy", "weighted_f1", "examples") if k in metrics}
+    summary.update({name: metrics["calibration"][name] for name in ("ece", "nll")})
+    if "abstention" in metrics:
+        summary.update({k: v for k, v in metrics["abstention"].items() if k != "risk_coverage"})
     summary["per_class"] = metrics["per_class"]
     print(json.dumps(summary, ensure_ascii=False))
     return 0
@@ -176,7 +179,9 @@ def predict_command(args):
         if run.text_pair_column:
             raise DataError("This model reads sentence pairs: pass them in a file with --input.")
         examples = Examples(texts=list(args.texts), labels=[[] for _ in args.texts])
-    records = predict(run, examples, batch_size=args.batch_size, precision=args.precision)
+    records = predict(
+        run, examples, batch_size=args.batch_size, precision=args.precision, abstain_below=args.abstain_below
+    )
     lines = [json.dumps({"text": text, **record}, ensure_ascii=False) for text, record in zip(examples.texts, records)]
     if args.output:
         atomic_write_text(args.output, "\n".join(lines) + "\n")
@@ -281,6 +286,22 @@ def add_training_flags(parser):
     parser.add_argument("--multi-label", action="store_true", help="rows carry several labels")
     parser.add_argument("--label-separator", help="joins the labels of a row (multi-label; default '|')")
     parser.add_argument("--threshold", type=float, help="multi-label decision threshold (default 0.5)")
+    parser.add_argument(
+        "--no-calibration", dest="calibrate", action="store_const", const=False,
+        help="keep the raw logits: fit no temperature on the validation split (default: fit one)",
+    )
+    parser.add_argument(
+        "--abstain", action="store_const", const=True,
+        help="single-label: tune a confidence below which the model answers --unknown-label (label_id -1); "
+        "rows with that label are not a class, and tune it from the validation split",
+    )
+    parser.add_argument(
+        "--unknown-label", help=f"with --abstain: the label of rows outside every class (default {TrainingConfig.unknown_label})"
+    )
+    parser.add_argument(
+        "--target-coverage", type=float,
+        help=f"with --abstain and no unknown validation rows: the share of rows to answer (default {TrainingConfig.target_coverage})",
+    )
     parser.add_argument(
         "--tune-threshold", action="store_true", default=None,
         help="multi-label: use the threshold with the best validation macro-F1 instead",

@@ -206,13 +206,15 @@ class LabelVocabulary:
     ```
     """
 
-    def __init__(self, labels, multi_label=False):
+    def __init__(self, labels, multi_label=False, unknown_label=None):
         self.labels = list(labels)
         self.multi_label = multi_label
+        # Rows with this label belong to no class (an abstaining model's "unknown"): all-zero targets.
+        self.unknown_label = unknown_label
         self.index = {label: i for i, label in enumerate(self.labels)}
 
     @classmethod
-    def from_examples(cls, examples, multi_label=False):
+    def from_examples(cls, examples, multi_label=False, unknown_label=None):
         labels = sorted({label for row in examples.labels for label in row})
         if len(labels) < 2:
             raise DataError(
@@ -224,14 +226,14 @@ class LabelVocabulary:
                 f"{examples.source}: some rows have several labels; pass "
                 "--multi-label to train a multi-label model."
             )
-        return cls(labels, multi_label)
+        return cls(labels, multi_label, unknown_label)
 
     def __len__(self):
         return len(self.labels)
 
     def encode(self, examples):
-        """One-hot (single-label) or multi-hot (multi-label) float32 targets."""
-        unknown = sorted({label for row in examples.labels for label in row} - set(self.index))
+        """One-hot (single-label) or multi-hot (multi-label) float32 targets; zeros for `unknown_label` rows."""
+        unknown = sorted({label for row in examples.labels for label in row} - set(self.index) - {self.unknown_label})
         if unknown:
             raise DataError(
                 f"{examples.source}: labels {unknown} never occur in the training "
@@ -240,8 +242,32 @@ class LabelVocabulary:
             )
         targets = np.zeros((len(examples), len(self.labels)), dtype="float32")
         for row, labels in enumerate(examples.labels):
-            targets[row, [self.index[label] for label in labels]] = 1.0
+            targets[row, [self.index[label] for label in labels if label != self.unknown_label]] = 1.0
         return targets
+
+
+def split_unknown(examples, unknown_label):
+    """`(known, unknown)`: the rows labelled `unknown_label` apart from the others.
+
+    >>> examples = Examples(texts=["a", "b", "c"], labels=[["x"], ["unknown"], ["y"]])
+    >>> [part.texts for part in split_unknown(examples, "unknown")]
+    [['a', 'c'], ['b']]
+    """
+    unknown = [i for i, labels in enumerate(examples.labels) if unknown_label is not None and unknown_label in labels]
+    known = sorted(set(range(len(examples))) - set(unknown))
+    return examples.subset(known), examples.subset(unknown)
+
+
+def concatenate(first, second):
+    """The rows of two `Examples` of the same kind, the first's then the second's."""
+    if (first.pairs is None) != (second.pairs is None):
+        raise ValueError("cannot join examples with text pairs to examples without")
+    return Examples(
+        texts=first.texts + second.texts,
+        labels=first.labels + second.labels,
+        pairs=None if first.pairs is None else first.pairs + second.pairs,
+        source=first.source,
+    )
 
 
 def shuffled_classes(examples, seed):

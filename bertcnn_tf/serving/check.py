@@ -220,7 +220,8 @@ def compare_with_keras(session, path, card, run=None):
         if not difference <= tolerance:
             raise ValueError(f"{name} differs from the Keras model by {difference:.3g} > {tolerance}")
         decisions = postprocessing.decisions(
-            outputs["probabilities"], card["labels"], card["multi_label"], card["threshold"]
+            outputs["probabilities"], card["labels"], card["multi_label"], card["threshold"],
+            card.get("abstain_below"), card.get("unknown_label", "unknown"),
         )
         for key, value in decisions.items():
             if not np.array_equal(outputs[key], value.numpy()):

@@ -46,7 +46,9 @@ from bertcnn_tf.serving.warmup import write_warmup_requests
 from bertcnn_tf.training.runs import Run
 from bertcnn_tf.training.runs import load_run
 
-def export_for_serving(run_or_dir, export_base, version=None, check=True, precision=None, jit_compile=False):
+def export_for_serving(
+    run_or_dir, export_base, version=None, check=True, precision=None, jit_compile=False, abstain_below=None
+):
     """Writes, checks and publishes a TF Serving version of a trained model.
 
     Args:
@@ -73,6 +75,9 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True, precis
             more, and XLA ran bfloat16 slower than float32, so leave
             `precision` alone with it. TF Serving must then run with
             `XLA_SERVING_FLAG` (`--xla_cpu_compilation_enabled=true`).
+        abstain_below: Answer `label_id` -1 and the run's `unknown_label`
+            where the top probability is below this (single-label), instead
+            of the run's own tuned value (`bertcnn train --abstain`).
 
     Returns:
         The path of the published version directory.
@@ -86,6 +91,8 @@ def export_for_serving(run_or_dir, export_base, version=None, check=True, precis
     ```
     """
     run, run_dir = _as_run(run_or_dir)
+    if abstain_below is not None:
+        run = run.with_settings(abstain_below=abstain_below)
     if precision is not None:
         run = dataclasses.replace(run, model=with_compute_dtype(run.model, precision))
     export_base = os.path.abspath(os.fspath(export_base))

@@ -48,7 +48,9 @@ def build_archive(run, jit_compile=False):
     from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
 
     def decide(outputs):
-        return postprocessing.postprocess(outputs, run.labels, run.multi_label, run.threshold, from_logits)
+        return postprocessing.postprocess(
+            outputs, run.labels, run.multi_label, from_logits=from_logits, **run.decision_settings
+        )
 
     def classify(inputs):
         if length:  # one fixed width: nothing to trim

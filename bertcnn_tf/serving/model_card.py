@@ -46,6 +46,9 @@ def model_card(run, model_name, ops, run_dir=None, jit_compile=False):
         "labels": list(run.labels),
         "multi_label": run.multi_label,
         "threshold": run.threshold,
+        "temperature": run.temperature,
+        "abstain_below": run.abstain_below,
+        "unknown_label": run.unknown_label,
         "metrics": read_metrics(run_dir),
         "signatures": {
             SERVING_SIGNATURE: {"inputs": text_input_names(bool(run.text_pair_column)), "outputs": outputs},

@@ -40,9 +40,10 @@ def keras_reference(run, texts=PROBE_TEXTS, text_pairs=None):
     outputs = model(inputs, training=False)
     from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
     reference = {key: inputs[key].tolist() for key in TOKEN_FEATURES}
+    probabilities = postprocessing.probabilities(outputs, run.multi_label, from_logits, run.temperature)
     reference.update(
         texts=list(texts),
         text_pairs=None if text_pairs is None else list(text_pairs),
-        probabilities=postprocessing.probabilities(outputs, run.multi_label, from_logits).numpy().tolist(),
+        probabilities=probabilities.numpy().tolist(),
     )
     return reference

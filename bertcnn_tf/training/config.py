@@ -73,6 +73,18 @@ class TrainingConfig:
     seed: int = 42
     multi_label: bool = False
     threshold: float = 0.5
+    # Fit temperature scaling on the validation split after training (`bertcnn_tf.training.calibration`).
+    calibrate: bool = True
+    # The fitted temperature (multi-label: one per label); 1: the logits as they are.
+    temperature: object = 1.0
+    # Single-label: tune a confidence below which the model answers `unknown_label`
+    # (`bertcnn_tf.training.abstention`); rows with that label are then not a class.
+    abstain: bool = False
+    unknown_label: str = "unknown"
+    # Without unknown rows in the validation split: the share of it the model should answer.
+    target_coverage: float = 0.95
+    # The tuned (or given) confidence below which the model abstains; None: it never does.
+    abstain_below: float = None
     tune_threshold: bool = False  # multi-label: set `threshold` to the best on validation macro-F1
     validation_split: float = 0.1
     early_stopping_patience: int = 2

@@ -6,11 +6,16 @@ import os
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from bertcnn_tf.data.files import DataError
 from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf import postprocessing
+from bertcnn_tf.inference import predict_logits
 from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.io_utils import atomic_write_bytes
 from bertcnn_tf.io_utils import atomic_write_text
 from bertcnn_tf.postprocessing import chosen_classes
+from bertcnn_tf.training.abstention import abstention_report
+from bertcnn_tf.training.calibration import calibration_report
 from bertcnn_tf.training.runs import as_run
 
 
@@ -116,6 +121,12 @@ def classification_metrics(targets, probabilities, labels, multi_label=False, th
 def evaluate(run, examples, batch_size=32):
     """Metrics of a trained run on labelled `Examples` (`classification_metrics`).
 
+    Also `calibration`: the run's temperature, ECE and NLL before and after
+    it, and the reliability bins (`bertcnn_tf.training.calibration`). A run
+    that abstains (`abstain_below`) is measured on its classes over the rows
+    of known classes, and `abstention` reports how it abstains over all rows,
+    rows labelled its `unknown_label` included (`bertcnn_tf.training.abstention`).
+
     Example:
     ```python
     import bertcnn_tf
@@ -125,20 +136,37 @@ def evaluate(run, examples, batch_size=32):
     ```
     """
     run = as_run(run)
-    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
-    probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size)
-    return classification_metrics(
-        targets, probabilities, run.labels, multi_label=run.multi_label, threshold=run.threshold
+    abstains = run.abstain_below is not None
+    unknown_label = run.unknown_label if abstains else None
+    targets = LabelVocabulary(run.labels, run.multi_label, unknown_label).encode(examples)
+    outputs = predict_logits(run.model, examples, batch_size)
+    from_logits = not postprocessing.outputs_are_probabilities(run.model, run.multi_label)
+    probabilities = postprocessing.probabilities(outputs, run.multi_label, from_logits, run.temperature).numpy()
+    # The classes' metrics and calibration read the known rows: an unknown row has no class.
+    known = targets.sum(axis=-1) > 0 if abstains else np.ones(len(targets), bool)
+    if not known.any():
+        raise DataError(
+            f"{examples.source}: every row is labelled {unknown_label!r}; add rows of the known classes "
+            "to measure the model on them."
+        )
+    metrics = classification_metrics(
+        targets[known], probabilities[known], run.labels, multi_label=run.multi_label, threshold=run.threshold
     )
+    metrics["calibration"] = calibration_report(
+        outputs[known], targets[known], run.multi_label, run.temperature, from_logits
+    )
+    if abstains:
+        metrics["abstention"] = abstention_report(probabilities, targets, run.abstain_below)
+    return metrics
 
 
-def tuned_threshold(model, examples, labels, batch_size=32):
+def tuned_threshold(model, examples, labels, batch_size=32, temperature=1.0):
     """The multi-label threshold with the best macro-F1 on labelled `examples` (`best_threshold`).
 
-    `labels` are the model's classes, in class-id order.
+    `labels` are the model's classes, in class-id order; `temperature` the run's.
     """
     targets = LabelVocabulary(labels, multi_label=True).encode(examples)
-    probabilities = predict_probabilities(model, examples, multi_label=True, batch_size=batch_size)
+    probabilities = predict_probabilities(model, examples, True, batch_size, temperature)
     return best_threshold(targets, probabilities)
 
 
@@ -149,7 +177,7 @@ def correct_per_example(run, examples, batch_size=32):
     differ by more than chance on the same examples.
     """
     targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
-    probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size)
+    probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size, run.temperature)
     chosen = chosen_classes(probabilities, run.multi_label, run.threshold).numpy()
     return np.all(chosen == targets.astype(bool), axis=-1)
 
@@ -163,6 +191,43 @@ def plot_confusion_matrix(matrix, labels, path):
     display = sk_metrics.ConfusionMatrixDisplay(np.asarray(matrix), display_labels=labels)
     display.plot(ax=axes, colorbar=False, xticks_rotation=45)
     axes.set_title("Confusion matrix")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_reliability(bins, path, title="Reliability"):
+    """Saves a reliability diagram: accuracy against confidence per bin, beside the diagonal.
+
+    `bins` are `calibration.reliability_bins` rows; the bar widths are the bins'.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    axes.bar(
+        [row["bin"][0] for row in bins], [row["accuracy"] for row in bins],
+        width=[row["bin"][1] - row["bin"][0] for row in bins], align="edge", alpha=0.7, edgecolor="black",
+        label="accuracy",
+    )
+    axes.plot([row["confidence"] for row in bins], [row["accuracy"] for row in bins], "o", color="black", markersize=3)
+    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=title)
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_risk_coverage(curve, abstain_below_coverage, path):
+    """Saves the risk-coverage curve: the error rate on the answered known rows against the share answered."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 3.5))
+    axes = figure.add_subplot()
+    axes.plot([point[0] for point in curve], [point[1] for point in curve], color="black")
+    axes.axvline(abstain_below_coverage, color="grey", linestyle="--", linewidth=1, label="the run's threshold")
+    axes.set(xlim=(0, 1), ylim=(0, None), xlabel="coverage (share answered)", ylabel="risk (error rate)",
+             title="Risk against coverage, known rows")
+    axes.legend(loc="upper left")
     figure.tight_layout()
     save_figure(figure, path)
 
@@ -213,6 +278,19 @@ def write_report(run_dir, report, labels, prefix=""):
                 labels,
                 os.path.join(run_dir, f"{prefix}confusion_matrix_{split}.png"),
             )
+        if "abstention" in metrics:
+            abstention = metrics["abstention"]
+            plot_risk_coverage(
+                abstention["risk_coverage"], abstention["coverage"],
+                os.path.join(run_dir, f"{prefix}risk_coverage_{split}.png"),
+            )
+        if "calibration" in metrics:
+            calibration = metrics["calibration"]
+            plot_reliability(
+                calibration["reliability"],
+                os.path.join(run_dir, f"{prefix}reliability_{split}.png"),
+                title=f"{split}: ECE {calibration['ece']['after']:.3f} (uncalibrated {calibration['ece']['before']:.3f})",
+            )
 
 
 def report_markdown(report):
@@ -224,6 +302,19 @@ def report_markdown(report):
         lines += ["", f"## {split} ({metrics['examples']} examples)", ""]
         summary = ["accuracy", "macro_f1", "micro_f1", "subset_accuracy", "weighted_f1"]
         lines += [f"- {key}: {metrics[key]:.4f}" for key in summary if key in metrics]
+        if "abstention" in metrics:
+            abstention = metrics["abstention"]
+            lines += [
+                f"- {name}: {abstention[name]:.4f}" for name in ("coverage", "selective_accuracy", "unknown_precision",
+                                                             "unknown_recall", "open_macro_f1")
+                if abstention[name] is not None
+            ]
+        if "calibration" in metrics:
+            calibration = metrics["calibration"]
+            lines += [
+                f"- {name}: {calibration[name]['after']:.4f} (uncalibrated {calibration[name]['before']:.4f})"
+                for name in ("ece", "nll")
+            ]
         lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for label, row in metrics["per_class"].items():
             lines.append(

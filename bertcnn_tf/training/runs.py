@@ -47,8 +47,36 @@ class Run:
         return float(self.settings.get("threshold", 0.5))
 
     @property
+    def temperature(self):
+        """What the logits are divided by (`bertcnn_tf.training.calibration`); 1 for runs without one."""
+        return self.settings.get("temperature", 1.0)
+
+    @property
+    def abstain_below(self):
+        """The top probability below which the run answers `unknown_label`; None: it never abstains."""
+        return self.settings.get("abstain_below")
+
+    @property
+    def unknown_label(self):
+        return self.settings.get("unknown_label", "unknown")
+
+    @property
+    def decision_settings(self):
+        """The keyword arguments of `bertcnn_tf.postprocessing.postprocess` that this run fitted."""
+        return {
+            "threshold": self.threshold,
+            "temperature": self.temperature,
+            "abstain_below": self.abstain_below,
+            "unknown_label": self.unknown_label,
+        }
+
+    @property
     def text_pair_column(self):
         return self.settings.get("text_pair_column")
+
+    def with_settings(self, **changes):
+        """The same model and labels with some settings changed (`abstain_below=0.6`, say)."""
+        return dataclasses.replace(self, settings={**self.settings, **changes})
 
     def save(self, run_dir):
         """Writes the run folder: `model.keras`, `labels.txt`, `settings.json`.

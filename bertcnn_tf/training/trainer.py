@@ -9,8 +9,12 @@ import keras
 import numpy as np
 
 from bertcnn_tf.choices import TRAINING_PRECISIONS
+from bertcnn_tf.data.files import DataError
 from bertcnn_tf.data.files import LabelVocabulary
+from bertcnn_tf.data.files import concatenate
+from bertcnn_tf.data.files import split_unknown
 from bertcnn_tf.data.files import stratified_split
+from bertcnn_tf.inference import predict_probabilities
 from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.data.pipeline import steps_per_epoch as count_steps
 from bertcnn_tf.models import BertCNNClassifier
@@ -24,6 +28,8 @@ from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.training.averaging import AveragedWeights
 from bertcnn_tf.training.backup import BackupError
 from bertcnn_tf.training.backup import TrainingBackup
+from bertcnn_tf.training.abstention import tune_abstain_below
+from bertcnn_tf.training.calibration import fit_model_temperature
 from bertcnn_tf.training.config import TrainingConfig
 from bertcnn_tf.training.config import with_resolved_defaults
 from bertcnn_tf.training.distribution import describe
@@ -135,13 +141,21 @@ def train(
     strategy = make_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
 
-    vocabulary = LabelVocabulary.from_examples(train_examples, config.multi_label)
+    unknown_label = config.unknown_label if config.abstain else None
+    train_examples, unknown_rows = split_unknown(train_examples, unknown_label)
+    vocabulary = LabelVocabulary.from_examples(train_examples, config.multi_label, unknown_label)
     if validation_examples is None:
         train_examples, validation_examples = stratified_split(
             train_examples, config.validation_split, config.seed
         )
+        # Rows outside every class are never trained on; they tune when to abstain.
+        validation_examples = concatenate(validation_examples, unknown_rows)
+    elif len(unknown_rows):
+        print(f"{len(unknown_rows)} training rows labelled {unknown_label!r} are not a class: left out.")
+    # Fit picks its checkpoints on the rows of known classes.
+    known_validation = known_rows(validation_examples, unknown_label)
     train_targets = vocabulary.encode(train_examples)
-    validation_targets = vocabulary.encode(validation_examples)
+    validation_targets = vocabulary.encode(known_validation)
     if test_examples is not None:
         vocabulary.encode(test_examples)  # unknown test labels fail now, not after training
     chief = is_chief(strategy)
@@ -165,7 +179,7 @@ def train(
                 training=True, seed=config.seed, sample_weights=weights, **data_options,
             )
             validation_data = make_dataset(
-                validation_examples, model.preprocessor, validation_targets, batch_size,
+                known_validation, model.preprocessor, validation_targets, batch_size,
                 **data_options,
             )
             dirs = RunDirs(read=output_dir, write=write_dir)
@@ -179,16 +193,11 @@ def train(
         if needs_host_copy(strategy):
             model = host_copy(model, model_factory, config, len(vocabulary))
 
-    if config.tune_threshold:
-        config = dataclasses.replace(
-            config, threshold=tuned_threshold(model, validation_examples, vocabulary.labels, config.batch_size)
-        )
-        print(f"Decision threshold tuned on the validation split: {config.threshold}")
+    config = calibrate(model, validation_examples, vocabulary, config)
     run = Run(model=model, labels=vocabulary.labels, settings=dataclasses.asdict(config))
     if not chief:
         return run, None
-    if config.tune_threshold:
-        save_settings(output_dir, run.settings)
+    save_settings(output_dir, run.settings)  # with what calibrate fitted
     model.save(os.path.join(output_dir, MODEL_FILE))
     splits = {"validation": validation_examples}
     if test_examples is not None:
@@ -207,6 +216,51 @@ def train(
     return run, report
 
 
+def calibrate(model, validation_examples, vocabulary, config):
+    """`config` with what is fitted on the validation split after training, in order: the
+    temperature (`config.calibrate`), then on the calibrated probabilities the multi-label
+    threshold (`config.tune_threshold`) or the confidence below which to abstain (`config.abstain`)."""
+    known_validation = known_rows(validation_examples, vocabulary.unknown_label)
+    if config.calibrate:
+        temperature = fit_model_temperature(
+            model, known_validation, vocabulary.labels, config.multi_label, config.batch_size
+        )
+        config = dataclasses.replace(config, temperature=temperature)
+        print(f"Temperature fitted on the validation split: {temperature}")
+    if config.tune_threshold:
+        threshold = tuned_threshold(
+            model, known_validation, vocabulary.labels, config.batch_size, config.temperature
+        )
+        config = dataclasses.replace(config, threshold=threshold)
+        print(f"Decision threshold tuned on the validation split: {threshold}")
+    if config.abstain:
+        probabilities = predict_probabilities(
+            model, validation_examples, False, config.batch_size, config.temperature
+        )
+        abstain_below = tune_abstain_below(
+            probabilities, vocabulary.encode(validation_examples), config.target_coverage
+        )
+        config = dataclasses.replace(config, abstain_below=abstain_below)
+        print(f"Abstaining below a top probability of {abstain_below:.4f}, tuned on the validation split.")
+    return config
+
+
+def known_rows(examples, unknown_label):
+    """The rows of known classes: all of them, unless an `unknown_label` is set.
+
+    Raises `DataError` when every row is unknown: the validation split must
+    have known rows to pick checkpoints and fit the temperature on.
+    """
+    known, _ = split_unknown(examples, unknown_label)
+    if not len(known):
+        raise DataError(
+            f"{examples.source}: every validation row is labelled {unknown_label!r}. The validation "
+            "split needs rows of the known classes too, to fit the temperature and pick the best "
+            "epoch: add some, or pass another --validation file."
+        )
+    return known
+
+
 def check_config(config):
     if config.precision not in TRAINING_PRECISIONS:
         raise ValueError(f"precision must be one of {TRAINING_PRECISIONS}, not {config.precision!r}.")
@@ -214,6 +268,13 @@ def check_config(config):
         raise ValueError(f"class_weight must be None or 'balanced', not {config.class_weight!r}.")
     if config.class_weight and config.multi_label:
         raise ValueError("class_weight='balanced' applies to single-label data only.")
+    if config.abstain and config.multi_label:
+        raise ValueError(
+            "abstain applies to single-label runs: a multi-label run already answers no label "
+            "where none reaches its threshold (see --tune-threshold); drop --abstain."
+        )
+    if not 0 < config.target_coverage <= 1:  # also refuses NaN
+        raise ValueError(f"target_coverage must be in (0, 1] (0.95: answer 95% of the rows), not {config.target_coverage}.")
     if config.tune_threshold and not config.multi_label:
         raise ValueError(
             "tune_threshold applies to multi-label runs only (single-label runs take the "
