@@ -132,3 +132,13 @@ def test_the_saved_model_answers_label_id_minus_one_and_the_unknown_label(tmp_pa
     everything = bertcnn_tf.export_for_serving(run, tmp_path / "open", abstain_below=1.01)
     with SavedModelSession(everything) as session:
         assert (session.run("serving_default", {"text": strings(texts)})["label_id"] == -1).all()
+
+
+def test_compare_scores_an_abstaining_run_right_where_it_abstains_on_unknown_rows(abstaining_run):
+    from bertcnn_tf.training.evaluation import correct_per_example
+
+    run, _, _, data = abstaining_run
+    examples = bertcnn_tf.read_examples(data)
+    unknown = np.array([labels == ["unknown"] for labels in examples.labels])
+    everything = run.with_settings(abstain_below=1.01)  # abstains on every row
+    np.testing.assert_array_equal(correct_per_example(everything, examples), unknown)

@@ -15,6 +15,8 @@ from bertcnn_tf.io_utils import atomic_write_bytes
 from bertcnn_tf.io_utils import atomic_write_text
 from bertcnn_tf.postprocessing import chosen_classes
 from bertcnn_tf.training.abstention import abstention_report
+from bertcnn_tf.training.abstention import open_set_ids
+from bertcnn_tf.training.abstention import open_set_predictions
 from bertcnn_tf.training.calibration import calibration_report
 from bertcnn_tf.training.runs import as_run
 
@@ -173,11 +175,16 @@ def tuned_threshold(model, examples, labels, batch_size=32, temperature=1.0):
 def correct_per_example(run, examples, batch_size=32):
     """One flag per example: the run predicts its label (multi-label: all its labels, no more).
 
+    A run that abstains is right on a row of its unknown label when it
+    abstains there, and on a known row when it answers its class.
     The input of `bertcnn_tf.paired_comparison`, to tell whether two runs
     differ by more than chance on the same examples.
     """
-    targets = LabelVocabulary(run.labels, run.multi_label).encode(examples)
+    abstains = run.abstain_below is not None
+    targets = LabelVocabulary(run.labels, run.multi_label, run.unknown_label if abstains else None).encode(examples)
     probabilities = predict_probabilities(run.model, examples, run.multi_label, batch_size, run.temperature)
+    if abstains:
+        return open_set_predictions(probabilities, run.abstain_below) == open_set_ids(targets)
     chosen = chosen_classes(probabilities, run.multi_label, run.threshold).numpy()
     return np.all(chosen == targets.astype(bool), axis=-1)
 
