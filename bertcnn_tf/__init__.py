@@ -51,6 +51,7 @@ _PUBLIC_API = {
     "TrainingConfig": "bertcnn_tf.training.config",
     "evaluate": "bertcnn_tf.training.evaluation",
     "predict": "bertcnn_tf.inference",
+    "predict_file": "bertcnn_tf.scoring",
     "Run": "bertcnn_tf.training.runs",
     "load_run": "bertcnn_tf.training.runs",
     "paired_comparison": "bertcnn_tf.training.significance",

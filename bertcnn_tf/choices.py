@@ -11,6 +11,9 @@ DEFAULT_SEQUENCE_LENGTH = 128
 # (benchmarks/RESULTS.md). The default for `train` and `compile("auto")`.
 HEAD_LEARNING_RATE_MULTIPLIER = 20.0
 
+# Rows `bertcnn predict --input` reads, scores and writes at a time (`bertcnn_tf.scoring`).
+PREDICT_CHUNK_ROWS = 10_000
+
 # BertCNNClassifier(head=...): see `bertcnn_tf.models.heads`.
 HEADS = ("cnn", "cls", "mean", "max", "seed")
 # TextCNN(pooling=...): masked max, masked mean, or both concatenated.

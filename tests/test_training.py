@@ -346,9 +346,10 @@ def test_cli_train_evaluate_predict_reload(tmp_path, tiny_preset, capsys):
     output = tmp_path / "predictions.jsonl"
     inputs = write_csv(tmp_path / "new.csv", [("hated the film",), ("",), ("a good film",)], header=("text",))
     code, out, _ = run_cli(capsys, "predict", "--model", run_dir, "--input", inputs, "--output", output)
-    assert code == 0 and "dropped 1 empty" in out
+    assert code == 0 and "rejected 1 rows" in out  # the empty text, with its line, in the rejects file
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["label"] for r in rows] == ["bad", "good"]
+    assert [json.loads(line)["line"] for line in open(f"{output}.rejects.jsonl")] == [3]
 
 
 def test_cli_bad_input_is_one_clear_line(tmp_path, tiny_preset, capsys):

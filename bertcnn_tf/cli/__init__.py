@@ -21,6 +21,7 @@ import sys
 
 from bertcnn_tf.choices import HEADS
 from bertcnn_tf.choices import INFERENCE_DTYPES
+from bertcnn_tf.choices import PREDICT_CHUNK_ROWS
 from bertcnn_tf.cli import serving
 from bertcnn_tf.cli import training
 from bertcnn_tf.cli.startup import VERBOSE_ENVIRONMENT
@@ -79,7 +80,15 @@ def build_parser():
     predict.add_argument("--model", required=True, help="a run folder written by train")
     predict.add_argument("texts", nargs="*", help="texts to classify")
     predict.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
-    predict.add_argument("--output", help="write JSON Lines here instead of printing")
+    predict.add_argument(
+        "--output", help="write JSON Lines here (.gz: gzipped), a chunk at a time, renamed into place when done",
+    )
+    predict.add_argument("--id-column", help="an input column to copy into each output line as `id`")
+    predict.add_argument(
+        "--resume", action="store_true", help="go on from the last completed chunk of an interrupted run",
+    )
+    predict.add_argument("--rejects", help="where rows that cannot be scored go (default OUTPUT.rejects.jsonl)")
+    predict.add_argument("--chunk-rows", type=int, default=PREDICT_CHUNK_ROWS, help="rows read, scored and written at a time")
     predict.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     predict.add_argument(
         "--abstain-below", type=float,

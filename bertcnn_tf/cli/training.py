@@ -165,29 +165,36 @@ def training_config_from_run(run, args):
 
 
 def predict_command(args):
-    from bertcnn_tf.data.files import Examples
     from bertcnn_tf.inference import predict
-    from bertcnn_tf.io_utils import atomic_write_text
+    from bertcnn_tf.scoring import predict_file
     from bertcnn_tf.training.runs import load_run
 
     if bool(args.texts) == bool(args.input):
         raise DataError("Give texts on the command line or --input FILE, not both or neither.")
+    if args.resume and not args.output:
+        raise DataError("--resume goes on with an --output file: name the one the interrupted run wrote.")
     run = load_run(args.model)
-    if args.input:
-        examples = read_split(args, args.input, training_config_from_run(run, args), require_labels=False)
-    else:
+    if not args.input:
         if run.text_pair_column:
             raise DataError("This model reads sentence pairs: pass them in a file with --input.")
-        examples = Examples(texts=list(args.texts), labels=[[] for _ in args.texts])
-    records = predict(
-        run, examples, batch_size=args.batch_size, precision=args.precision, abstain_below=args.abstain_below
+        records = predict(
+            run, args.texts, batch_size=args.batch_size, precision=args.precision, abstain_below=args.abstain_below
+        )
+        for text, record in zip(args.texts, records):
+            print(json.dumps({"text": text, **record}, ensure_ascii=False))
+        return 0
+    config = training_config_from_run(run, args)
+    summary = predict_file(
+        run, args.input, args.output, text_column=config.text_column, text_pair_column=config.text_pair_column,
+        id_column=args.id_column, encoding=args.encoding, chunk_rows=args.chunk_rows, batch_size=args.batch_size,
+        resume=args.resume, rejects_path=args.rejects, precision=args.precision, abstain_below=args.abstain_below,
+        progress=args.output is not None,
     )
-    lines = [json.dumps({"text": text, **record}, ensure_ascii=False) for text, record in zip(examples.texts, records)]
     if args.output:
-        atomic_write_text(args.output, "\n".join(lines) + "\n")
-        print(f"wrote {len(lines)} predictions to {args.output}")
-    else:
-        print("\n".join(lines))
+        resumed = f", resumed after row {summary['resumed_at']:,}" if summary["resumed_at"] else ""
+        print(f"wrote {summary['scored']:,} predictions of {summary['rows']:,} rows to {args.output}{resumed}")
+        if summary["rejected"]:
+            print(f"rejected {summary['rejected']:,} rows (empty text or bad bytes), with their lines: {summary['rejects']}")
     return 0
 
 

@@ -1,21 +1,26 @@
 """Labelled text files → examples → label vocabulary, and splits of them.
 
-Reads CSV, TSV and JSON Lines. Bad input gets a `DataError` naming the file,
+Reads CSV, TSV and JSON Lines, gzipped or not, as streams. Bad input gets a `DataError` naming the file,
 the line or column, and the fix; rows that cannot be used (empty text, empty
 label) are dropped and counted, never lost silently.
 """
 
+import codecs
 import collections
 import csv
 import dataclasses
+import gzip
 import io
 import json
 import os
 import random
+import re
 
 import numpy as np
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+# What `surrogateescape` decoding turns undecodable bytes into.
+SURROGATES = re.compile("[\udc80-\udcff]+")
 
 
 class DataError(ValueError):
@@ -57,55 +62,76 @@ class Examples:
 
 
 def detect_format(path):
-    extension = os.path.splitext(path)[1].lower()
+    """"csv", "tsv" or "jsonl", from the file's extension (a `.gz` after it is read through gzip)."""
+    extension = os.path.splitext(path[: -len(".gz")] if path.endswith(".gz") else path)[1].lower()
     if extension not in FORMATS:
         raise DataError(
             f"{path}: unknown file type {extension!r}. Use .csv, .tsv or .jsonl "
-            "(JSON Lines: one object per line)."
+            "(JSON Lines: one object per line), each optionally gzipped (.csv.gz, ...)."
         )
     return FORMATS[extension]
 
 
-def decode(path, encoding):
-    """Reads a whole file as text, naming the line of any undecodable bytes."""
+def open_text(path, encoding="utf-8"):
+    """A text stream of a file, gunzipped if it ends in `.gz`, read a buffer at a time.
+
+    Undecodable bytes become lone surrogates (`surrogateescape`) instead of
+    stopping the read, so that the reader can name their line
+    (`undecodable_bytes`); a UTF-8 byte-order mark is dropped.
+    """
     if not os.path.exists(path):
         raise DataError(f"No such file: {path}")
-    with open(path, "rb") as f:
-        raw = f.read()
     try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}, line {line}: bytes {raw[error.start:error.end]!r} are not "
-            f"valid {encoding}. Pass the file's encoding (--encoding latin-1, "
-            "cp1252, ...) or re-save it as UTF-8."
-        ) from None
+        codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"Unknown encoding {encoding!r}.") from None
-    return text.lstrip("\ufeff")  # a UTF-8 byte-order mark is not part of the header
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
+    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+
+
+def undecodable_bytes(record, encoding):
+    """The first bytes of `record`'s values that are not valid `encoding`, or None."""
+    for value in record.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                match = SURROGATES.search(item)
+                if match:
+                    return match.group(0).encode(encoding, "surrogateescape")
+    return None
 
 
 def read_records(path, encoding="utf-8"):
-    """Yields `(line_number, row dict)` for every data row of a file."""
+    """Yields `(line_number, row dict)` for every data row of a file, reading it as a stream.
+
+    A row with undecodable bytes comes out as it is: `undecodable_bytes`
+    finds them. Malformed JSON Lines raise `DataError` naming the line.
+    """
     file_format = detect_format(path)
-    text = decode(path, encoding)
-    if file_format == "jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}, line {number}: not valid JSON ({error.msg}).") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}, line {number}: expected a JSON object per line.")
-            yield number, record
-        return
-    delimiter = "\t" if file_format == "tsv" else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for row in reader:
-        yield reader.line_num, row
+    with open_text(path, encoding) as stream:
+        if file_format == "jsonl":
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path}, line {number}: not valid JSON ({error.msg}).") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{path}, line {number}: expected a JSON object per line.")
+                yield number, record
+            return
+        reader = csv.DictReader(stream, delimiter="\t" if file_format == "tsv" else ",")
+        for row in reader:
+            yield reader.line_num, row
+
+
+def undecodable_error(path, number, found, encoding):
+    return DataError(
+        f"{path}, line {number}: bytes {found!r} are not valid {encoding}. Pass the file's "
+        "encoding (--encoding latin-1, cp1252, ...) or re-save it as UTF-8."
+    )
 
 
 def check_columns(path, record, columns):
@@ -162,10 +188,13 @@ def read_examples(
     dropped = collections.Counter()
     columns = [text_column, text_pair_column, label_column if require_labels else None]
     checked = False
-    for _, record in read_records(path, encoding):
+    for number, record in read_records(path, encoding):
         if not checked:
             check_columns(path, record, columns)
             checked = True
+        found = undecodable_bytes(record, encoding)
+        if found:
+            raise undecodable_error(path, number, found, encoding)
         text = as_text(record.get(text_column))
         pair = as_text(record.get(text_pair_column)) if text_pair_column else None
         if not text.strip() or (pair is not None and not pair.strip()):
