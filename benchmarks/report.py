@@ -26,11 +26,13 @@ from benchmarks.results import LINEAR_PROBE
 from benchmarks.results import MEMORY
 from benchmarks.results import RESULTS_DIR
 from benchmarks.results import SCALING
+from benchmarks.results import SCORING
 from benchmarks.results import SPEED
 from benchmarks.results import UNCERTAINTY
 from benchmarks.results import read_document
 from benchmarks.results import read_results
 from benchmarks.setups import read_runs
+from benchmarks.scoring_tables import scoring_section
 from benchmarks.speed_tables import head_cost_section
 from benchmarks.speed_tables import scaling_section
 from benchmarks.speed_tables import speed_section
@@ -47,7 +49,7 @@ README_SECTION = "results"
 
 def read_all(results_dir=RESULTS_DIR):
     """Every benchmark's results: {"accuracy" and "folds" (as `setups.read_runs` gives them),
-    "speed", "head_cost", "memory", "uncertainty" (rows, oldest first), "scaling", "linear_probe"
+    "speed", "head_cost", "memory", "uncertainty", "scoring" (rows, oldest first), "scaling", "linear_probe"
     (documents, or None)}."""
     return {
         "accuracy": read_runs(results_dir=results_dir),
@@ -58,6 +60,7 @@ def read_all(results_dir=RESULTS_DIR):
         "scaling": read_document(SCALING, results_dir),
         "linear_probe": read_document(LINEAR_PROBE, results_dir),
         "uncertainty": read_results(UNCERTAINTY, results_dir),
+        "scoring": read_results(SCORING, results_dir),
     }
 
 
@@ -79,6 +82,8 @@ def results_sections(results):
         sections["scaling"] = scaling_section(results["scaling"])
     if results["memory"]:
         sections["memory"] = memory_section(results["memory"][-1])
+    if results["scoring"]:
+        sections["file scoring"] = scoring_section(results["scoring"][-1])
     if results["uncertainty"]:
         sections["uncertainty"] = uncertainty_section(results["uncertainty"])
     return sections

@@ -23,6 +23,7 @@ SPEED = "speed.jsonl"
 HEAD_COST = "head_cost.jsonl"
 MEMORY = "memory.jsonl"
 UNCERTAINTY = "uncertainty.jsonl"  # open-intent detection and calibration runs
+SCORING = "scoring.jsonl"  # files scored by `bertcnn predict --input`
 # One JSON document each: the newest scaling run; the linear probe per dataset.
 SCALING = "scaling.json"
 LINEAR_PROBE = "linear_probe.json"

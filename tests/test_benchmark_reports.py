@@ -292,3 +292,17 @@ def test_the_uncertainty_section_averages_seeds_per_score_and_lists_calibration(
     section = uncertainty_section(rows)
     assert "| top probability after the temperature (default) | 85.0 / 85.0 / 85.0 |" in section
     assert "2 seeds" in section and "| trec (test, 5452, 3) | 1.80 | 0.050 | 0.020 | 0.300 | 0.200 |" in section
+
+
+def test_the_file_scoring_section_compares_peak_memory_with_the_smallest_file():
+    from benchmarks.scoring_tables import scoring_section
+
+    row = {"command": "cmd", "time": "2026-12-06 19:00", "machine": MACHINE, "chunk_rows": 10000, "results": {
+        "10000": {"seconds": 40.0, "rows_per_s": 250.0, "peak_rss_mb": 1000.0},
+        "200000": {"seconds": 800.0, "rows_per_s": 250.0, "peak_rss_mb": 1050.0},
+        "resume": {"rows": 10000, "killed_after_rows": 5000, "chunk_rows": 1000, "seconds": 25.0,
+                   "uninterrupted_seconds": 40.0, "same_rows_in_order": True},
+    }}
+    section = scoring_section(row)
+    assert "| 200,000 | 800 | 250 | 1050 MB | 1.050x |" in section
+    assert "after 5,000 of 10,000 rows" in section and "the same rows in the same order" in section
