@@ -16,6 +16,7 @@ written to the rejects file (`OUTPUT.rejects.jsonl` by default) with its
 line number and the reason, and counted in the summary.
 """
 
+import dataclasses
 import gzip
 import json
 import os
@@ -31,6 +32,7 @@ from bertcnn_tf.data.files import read_records
 from bertcnn_tf.data.files import undecodable_bytes
 from bertcnn_tf.inference import predict
 from bertcnn_tf.io_utils import atomic_write_text
+from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.training.runs import as_run
 
 def predict_file(
@@ -83,11 +85,14 @@ def predict_file(
     ```
     """
     run = as_run(run)
+    # Once for the whole file, not per chunk: a dtype change copies the model.
+    if precision is not None:
+        run = dataclasses.replace(run, model=with_compute_dtype(run.model, precision))
+    if abstain_below is not None:
+        run = run.with_settings(abstain_below=abstain_below)
+    columns = Columns(text_column, text_pair_column, id_column)
     if output_path is None:
-        return print_predictions(
-            run, input_path, text_column, text_pair_column, id_column, encoding, chunk_rows, batch_size,
-            precision, abstain_below,
-        )
+        return print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size)
     rejects_path = rejects_path or f"{output_path}.rejects.jsonl"
     files = [f"{output_path}.partial", f"{rejects_path}.partial"]
     state_path = f"{output_path}.progress.json"
@@ -103,15 +108,12 @@ def predict_file(
             with open(path, "r+b") as f:
                 f.truncate(size)  # drop what a killed run wrote after its last completed chunk
     resumed_at, start_line = state["rows"], 0
-    columns = [text_column, text_pair_column, id_column]
     rows = iter_rows(input_path, encoding, columns)
     for number, _ in zip(range(resumed_at), rows):  # the rows a killed run completed
         start_line = number
     meter = ProgressMeter(input_path, resumed_at, start_line, enabled=progress)
     while chunk := [row for _, row in zip(range(chunk_rows), rows)]:
-        scored, rejected = score_chunk(
-            run, chunk, text_column, text_pair_column, id_column, encoding, batch_size, precision, abstain_below
-        )
+        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size)
         state["bytes"] = [append_lines(path, lines) for path, lines in zip(files, (scored, rejected))]
         state["rows"] += len(chunk)
         state["scored"] += len(scored)
@@ -128,17 +130,21 @@ def predict_file(
     }
 
 
-def print_predictions(
-    run, input_path, text_column, text_pair_column, id_column, encoding, chunk_rows, batch_size, precision,
-    abstain_below,
-):
+@dataclasses.dataclass
+class Columns:
+    """The input's columns: the text, the optional second text, the optional id."""
+
+    text: str
+    text_pair: str = None
+    id: str = None
+
+
+def print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size):
     """`predict_file` to stdout: the output lines there, a line on stderr per rejected row."""
     counts = {"rows": 0, "scored": 0, "rejected": 0, "output": None, "rejects": None, "resumed_at": 0}
-    rows = iter_rows(input_path, encoding, [text_column, text_pair_column, id_column])
+    rows = iter_rows(input_path, encoding, columns)
     while chunk := [row for _, row in zip(range(chunk_rows), rows)]:
-        scored, rejected = score_chunk(
-            run, chunk, text_column, text_pair_column, id_column, encoding, batch_size, precision, abstain_below
-        )
+        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size)
         for line in scored:
             print(line)
         for line in rejected:
@@ -153,41 +159,40 @@ def iter_rows(path, encoding, columns):
     checked = False
     for number, record in read_records(path, encoding):
         if not checked:
-            check_columns(path, record, columns)
+            check_columns(path, record, [columns.text, columns.text_pair, columns.id])
             checked = True
         yield number, record
     if not checked:
         raise DataError(f"{path}: the file has no data rows.")
 
 
-def score_chunk(run, chunk, text_column, text_pair_column, id_column, encoding, batch_size, precision, abstain_below):
+def score_chunk(run, chunk, columns, encoding, batch_size):
     """(output lines, reject lines) of one chunk of `(line number, record)`, in input order."""
     keep, rejected = [], []
     for number, record in chunk:
-        reason = reject_reason(record, text_column, text_pair_column, encoding)
+        reason = reject_reason(record, columns, encoding)
         if reason:
-            rejected.append(json.dumps({**identity(record, id_column, number), "reason": reason}, ensure_ascii=False))
+            rejected.append(json.dumps({**identity(record, columns.id, number), "reason": reason}, ensure_ascii=False))
         else:
             keep.append((number, record))
     if not keep:
         return [], rejected
-    texts = [as_text(record.get(text_column)) for _, record in keep]
-    pairs = [as_text(record.get(text_pair_column)) for _, record in keep] if text_pair_column else None
+    texts = [as_text(record.get(columns.text)) for _, record in keep]
+    pairs = [as_text(record.get(columns.text_pair)) for _, record in keep] if columns.text_pair else None
     examples = Examples(texts=texts, labels=[[] for _ in texts], pairs=pairs)
-    records = predict(run, examples, batch_size=batch_size, precision=precision, abstain_below=abstain_below)
     lines = [
-        json.dumps({**identity(record, id_column, number), "text": text, **prediction}, ensure_ascii=False)
-        for (number, record), text, prediction in zip(keep, texts, records)
+        json.dumps({**identity(record, columns.id, number), "text": text, **prediction}, ensure_ascii=False)
+        for (number, record), text, prediction in zip(keep, texts, predict(run, examples, batch_size=batch_size))
     ]
     return lines, rejected
 
 
-def reject_reason(record, text_column, text_pair_column, encoding):
+def reject_reason(record, columns, encoding):
     """Why a row cannot be scored, or None."""
     found = undecodable_bytes(record, encoding)
     if found:
         return f"bytes {found!r} are not valid {encoding}"
-    for column in filter(None, (text_column, text_pair_column)):
+    for column in filter(None, (columns.text, columns.text_pair)):
         if not as_text(record.get(column)).strip():
             return f"empty or whitespace-only {column!r}"
     return None

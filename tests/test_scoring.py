@@ -131,3 +131,13 @@ def test_cli_predict_streams_a_file_and_reports_rejects(run_dir, tmp_path, capsy
     assert [row["id"] for row in read_jsonl(output)] == ["x1", "x3"]
     assert main(["predict", "--model", run_dir, "--input", data, "--resume"]) == 2
     assert "--resume goes on with an --output file" in capsys.readouterr().err
+
+
+def test_precision_and_abstain_below_apply_to_the_whole_file(run_dir, tmp_path):
+    data = write_csv(tmp_path / "in.csv", numbered_rows(), header=("ticket", "text"))
+    predict_file(run_dir, data, str(tmp_path / "fast.jsonl"), chunk_rows=5, precision="bfloat16", abstain_below=1.01)
+    rows = read_jsonl(tmp_path / "fast.jsonl")
+    assert len(rows) == 23 and {row["label"] for row in rows} == {"unknown"}
+    reference = bertcnn_tf.predict(run_dir, TEXTS)
+    for row, record in zip(rows, reference):
+        assert row["probabilities"] == pytest.approx(record["probabilities"], abs=3e-2)
