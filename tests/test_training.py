@@ -245,7 +245,7 @@ def test_multi_label_trains_with_sigmoid_and_tunes_its_threshold(tmp_path, tiny_
         seen.update(targets=targets, probabilities=probabilities)
         return 0.35  # not the default, so the test sees whether the tuned value is used
 
-    monkeypatch.setattr(bertcnn_tf.training.evaluation, "best_threshold", spy)
+    monkeypatch.setattr(bertcnn_tf.training.trainer, "best_threshold", spy)
     config = quick_config(tiny_preset, multi_label=True, label_separator="|", tune_threshold=True)
     run, report = train(examples, str(tmp_path / "run"), config, validation_examples=examples)
     metrics = report["splits"]["validation"]

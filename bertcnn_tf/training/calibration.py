@@ -13,8 +13,6 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from bertcnn_tf import postprocessing
-from bertcnn_tf.data.files import LabelVocabulary
-from bertcnn_tf.inference import predict_logits
 
 # Reliability bins: the confidences [0, 1] in 15 equal bins, as Guo et al.
 ECE_BINS = 15
@@ -48,17 +46,6 @@ def fit_temperature(logits, targets, multi_label):
     if multi_label:
         return [_fit(logits[:, [k]], targets[:, [k]], multi_label=True) for k in range(logits.shape[1])]
     return _fit(logits, targets, multi_label=False)
-
-
-def fit_model_temperature(model, examples, labels, multi_label, batch_size=32):
-    """`fit_temperature` of a model's logits on labelled `examples` (the validation split).
-
-    `labels` are the model's classes, in class-id order.
-    """
-    targets = LabelVocabulary(labels, multi_label).encode(examples)
-    from_logits = not postprocessing.outputs_are_probabilities(model, multi_label)
-    outputs = predict_logits(model, examples, batch_size)
-    return fit_temperature(postprocessing.logits(outputs, multi_label, from_logits).numpy(), targets, multi_label)
 
 
 def _fit(logits, targets, multi_label):

@@ -162,16 +162,6 @@ def evaluate(run, examples, batch_size=32):
     return metrics
 
 
-def tuned_threshold(model, examples, labels, batch_size=32, temperature=1.0):
-    """The multi-label threshold with the best macro-F1 on labelled `examples` (`best_threshold`).
-
-    `labels` are the model's classes, in class-id order; `temperature` the run's.
-    """
-    targets = LabelVocabulary(labels, multi_label=True).encode(examples)
-    probabilities = predict_probabilities(model, examples, True, batch_size, temperature)
-    return best_threshold(targets, probabilities)
-
-
 def correct_per_example(run, examples, batch_size=32):
     """One flag per example: the run predicts its label (multi-label: all its labels, no more).
 

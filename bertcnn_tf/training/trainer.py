@@ -14,7 +14,8 @@ from bertcnn_tf.data.files import LabelVocabulary
 from bertcnn_tf.data.files import concatenate
 from bertcnn_tf.data.files import split_unknown
 from bertcnn_tf.data.files import stratified_split
-from bertcnn_tf.inference import predict_probabilities
+from bertcnn_tf import postprocessing
+from bertcnn_tf.inference import predict_logits
 from bertcnn_tf.data.pipeline import make_dataset
 from bertcnn_tf.data.pipeline import steps_per_epoch as count_steps
 from bertcnn_tf.models import BertCNNClassifier
@@ -29,7 +30,7 @@ from bertcnn_tf.training.averaging import AveragedWeights
 from bertcnn_tf.training.backup import BackupError
 from bertcnn_tf.training.backup import TrainingBackup
 from bertcnn_tf.training.abstention import tune_abstain_below
-from bertcnn_tf.training.calibration import fit_model_temperature
+from bertcnn_tf.training.calibration import fit_temperature
 from bertcnn_tf.training.config import TrainingConfig
 from bertcnn_tf.training.config import with_resolved_defaults
 from bertcnn_tf.training.distribution import describe
@@ -41,7 +42,7 @@ from bertcnn_tf.training.distribution import needs_host_copy
 from bertcnn_tf.training.distribution import writable_dir
 from bertcnn_tf.training.evaluation import evaluate
 from bertcnn_tf.training.evaluation import plot_training_curves
-from bertcnn_tf.training.evaluation import tuned_threshold
+from bertcnn_tf.training.evaluation import best_threshold
 from bertcnn_tf.training.evaluation import write_report
 from bertcnn_tf.training.keras_fixes import keras_fit_fixes
 from bertcnn_tf.training.metrics import loss_and_metrics
@@ -219,27 +220,29 @@ def train(
 def calibrate(model, validation_examples, vocabulary, config):
     """`config` with what is fitted on the validation split after training, in order: the
     temperature (`config.calibrate`), then on the calibrated probabilities the multi-label
-    threshold (`config.tune_threshold`) or the confidence below which to abstain (`config.abstain`)."""
-    known_validation = known_rows(validation_examples, vocabulary.unknown_label)
+    threshold (`config.tune_threshold`) or the confidence below which to abstain (`config.abstain`).
+
+    The validation rows are run through the model once for all three; the temperature
+    and the threshold read its rows of known classes, abstaining all of them.
+    """
+    if not (config.calibrate or config.tune_threshold or config.abstain):
+        return config
+    targets = vocabulary.encode(validation_examples)  # all zeros for rows of the unknown label
+    known = targets.sum(axis=-1) > 0 if vocabulary.unknown_label else np.ones(len(targets), bool)
+    from_logits = not postprocessing.outputs_are_probabilities(model, config.multi_label)
+    outputs = predict_logits(model, validation_examples, config.batch_size)
+    logits = postprocessing.logits(outputs, config.multi_label, from_logits).numpy()
     if config.calibrate:
-        temperature = fit_model_temperature(
-            model, known_validation, vocabulary.labels, config.multi_label, config.batch_size
-        )
+        temperature = fit_temperature(logits[known], targets[known], config.multi_label)
         config = dataclasses.replace(config, temperature=temperature)
         print(f"Temperature fitted on the validation split: {temperature}")
+    probabilities = postprocessing.probabilities(logits, config.multi_label, temperature=config.temperature).numpy()
     if config.tune_threshold:
-        threshold = tuned_threshold(
-            model, known_validation, vocabulary.labels, config.batch_size, config.temperature
-        )
+        threshold = best_threshold(targets[known], probabilities[known])
         config = dataclasses.replace(config, threshold=threshold)
         print(f"Decision threshold tuned on the validation split: {threshold}")
     if config.abstain:
-        probabilities = predict_probabilities(
-            model, validation_examples, False, config.batch_size, config.temperature
-        )
-        abstain_below = tune_abstain_below(
-            probabilities, vocabulary.encode(validation_examples), config.target_coverage
-        )
+        abstain_below = tune_abstain_below(probabilities, targets, config.target_coverage)
         config = dataclasses.replace(config, abstain_below=abstain_below)
         print(f"Abstaining below a top probability of {abstain_below:.4f}, tuned on the validation split.")
     return config
