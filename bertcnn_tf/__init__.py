@@ -9,6 +9,7 @@ examples = bertcnn_tf.read_examples("train.csv")
 run, report = bertcnn_tf.train(examples, "runs/first", bertcnn_tf.TrainingConfig(epochs=3))
 bertcnn_tf.predict(run, ["where is my parcel?"])          # [{"label": ..., "probabilities": {...}}]
 bertcnn_tf.evaluate(run, bertcnn_tf.read_examples("test.csv"))  # {"accuracy": ..., "macro_f1": ...}
+bertcnn_tf.explain(run, ["where is my parcel?"])          # the spans that decided each label
 path = bertcnn_tf.export_for_serving("runs/first", "saved_models/first")
 bertcnn_tf.check_serving(path)                              # TensorFlow's C++ loader, as TF Serving
 ```
@@ -52,6 +53,8 @@ _PUBLIC_API = {
     "evaluate": "bertcnn_tf.training.evaluation",
     "predict": "bertcnn_tf.inference",
     "predict_file": "bertcnn_tf.scoring",
+    "explain": "bertcnn_tf.inference",
+    "Explanations": "bertcnn_tf.explanations",
     "Run": "bertcnn_tf.training.runs",
     "load_run": "bertcnn_tf.training.runs",
     "paired_comparison": "bertcnn_tf.training.significance",

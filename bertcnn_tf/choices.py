@@ -24,3 +24,5 @@ TRAINING_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 INFERENCE_DTYPES = ("float32", "bfloat16", "mixed_bfloat16", "float16", "mixed_float16")
 # TrainingConfig.strategy: see `bertcnn_tf.training.distribution.make_strategy`.
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
+# Evidence spans per explained label (`bertcnn_tf.explain`, the `explain` signature).
+EXPLAIN_TOP_K = 5

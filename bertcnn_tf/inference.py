@@ -1,15 +1,17 @@
 """Keras prediction for many texts: tokenized once, run in length-sorted batches.
 
-`predict` is what `bertcnn predict` and a notebook call; padding is paid
-only where it exists, since every head but `"seed"` gives the same logits
-at any padding.
+`predict` is what `bertcnn predict` and a notebook call, and `explain`
+gives the spans behind each label; padding is paid only where it exists,
+since every head but `"seed"` gives the same logits at any padding.
 """
 
 import keras
 import numpy as np
 
 from bertcnn_tf import postprocessing
+from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.data.files import Examples
+from bertcnn_tf.explanations import explain_texts
 from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.preprocessing import detached_preprocessor
 from bertcnn_tf.preprocessing import fixed_length
@@ -110,9 +112,7 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_
     run = as_run(run)
     if abstain_below is not None:
         run = run.with_settings(abstain_below=abstain_below)
-    examples = texts if isinstance(texts, Examples) else Examples(
-        texts=list(texts), labels=[[] for _ in texts], pairs=None if text_pairs is None else list(text_pairs)
-    )
+    examples = Examples.unlabelled(texts, text_pairs)
     if run.text_pair_column and examples.pairs is None:
         raise ValueError("This model reads sentence pairs: pass `text_pairs` (or --input FILE with the pair column).")
     model = with_compute_dtype(run.model, precision) if precision else run.model
@@ -122,3 +122,47 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_
         **run.decision_settings,
     )
     return postprocessing.records(decided, run.labels, run.multi_label)
+
+
+def explain(run, texts, text_pairs=None, top_k=EXPLAIN_TOP_K, label=None, batch_size=32, precision=None):
+    """The spans of each text that decided its label: an exact split of its score.
+
+    A run's labels, temperature and threshold with
+    `bertcnn_tf.explanations.explain_texts`. For each text: the explained
+    `label` (the predicted one, or `label`), its `probability` and `score`
+    (the class's logit minus the mean logit, or for multi-label the
+    label's logit, divided by the run's temperature), and its split:
+    `bias + sum of the evidence spans' contributions + rest == score` (plus
+    `cls_token` for `with_cls_token=True` models) up to float rounding.
+    Each span has `start` and `end` character offsets into its text
+    (`segment`: "text" or "text_pair"), its `text`, `contribution` and
+    `kernel_size`. Multi-label models explain each predicted label. The
+    result shows as highlighted spans in Jupyter; `.save_html(path)` writes
+    a page.
+
+    Args:
+        run: A `Run` (`bertcnn_tf.load_run`) or a run folder.
+        texts: A list of strings, or `Examples`.
+        text_pairs: The second texts, for a sentence-pair model.
+        top_k: int. Spans per explained label.
+        label: A label name (or one per text) to explain instead of the predicted one.
+        batch_size: int.
+        precision: Optional dtype to compute in (`bertcnn_tf.with_compute_dtype`).
+
+    Example:
+    ```python
+    import bertcnn_tf
+
+    why = bertcnn_tf.explain("runs/demo", ["I was charged twice for one parcel"], top_k=2)
+    why[0]["label"], why[0]["evidence"][0]["text"]  # ("billing", "charged twice")
+    ```
+    """
+    run = as_run(run)
+    examples = Examples.unlabelled(texts, text_pairs)
+    if run.text_pair_column and examples.pairs is None:
+        raise ValueError("This model reads sentence pairs: pass `text_pairs` (or --input FILE with the pair column).")
+    model = with_compute_dtype(run.model, precision) if precision else run.model
+    return explain_texts(
+        model, examples, top_k=top_k, label=label, batch_size=batch_size, labels=run.labels,
+        multi_label=run.multi_label, temperature=run.temperature, threshold=run.threshold,
+    )

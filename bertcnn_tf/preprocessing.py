@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
+from bertcnn_tf.token_offsets import tokenize_with_offsets
 
 TOKEN_FEATURES = ("token_ids", "segment_ids", "padding_mask")
 # Batches are cut to their longest text rounded up to this many tokens,
@@ -51,7 +52,7 @@ def make_preprocessor(tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH):
     )
 
 
-def make_packer(preprocessor, fixed_length=None):
+def make_packer(preprocessor, fixed_length=None, with_offsets=False):
     """A function `(text, text_pair=None) -> {token_ids, segment_ids, padding_mask}`.
 
     Gives the ids of `preprocessor` (a keras-hub `BertTextClassifierPreprocessor`:
@@ -61,6 +62,10 @@ def make_packer(preprocessor, fixed_length=None):
     given. Invalid UTF-8 is replaced by U+FFFD first, since the tokenizer's
     ops reject it. Takes and returns batches (1-D string tensors in, int32
     `[batch, length]` tensors out).
+
+    `with_offsets=True` adds `token_begin` and `token_end`: each token's
+    byte offsets in its text (the one `segment_ids` names), -1 for [CLS],
+    [SEP] and padding (`bertcnn_tf.token_offsets`; the ids are the same).
 
     Example:
     ```python
@@ -80,11 +85,18 @@ def make_packer(preprocessor, fixed_length=None):
                 tf.shape(text_pair)[0],
                 message="text and text_pair must have the same number of rows",
             )
-        segments = [tokenizer(_valid_utf8(t)) for t in texts]
-        budget = sequence_length - len(segments) - 1  # [CLS] and one [SEP] per segment
-        keeps = keep_lengths([segment.row_lengths() for segment in segments], budget)
-        segments = [_keep_prefix(segment, keep) for segment, keep in zip(segments, keeps)]
-        return _combine(segments, tokenizer, fixed_length)
+        if with_offsets:
+            pieces = [tokenize_with_offsets(tokenizer, valid_utf8(t)) for t in texts]
+        else:
+            pieces = [(tokenizer(valid_utf8(t)),) for t in texts]
+        budget = sequence_length - len(pieces) - 1  # [CLS] and one [SEP] per segment
+        keeps = keep_lengths([parts[0].row_lengths() for parts in pieces], budget)
+        pieces = [[_keep_prefix(part, keep) for part in parts] for parts, keep in zip(pieces, keeps)]
+        packed = _combine([parts[0] for parts in pieces], tokenizer, fixed_length)
+        if with_offsets:
+            for index, name in ((1, "token_begin"), (2, "token_end")):
+                packed[name] = _combine_offsets([parts[index] for parts in pieces], fixed_length)
+        return packed
 
     return pack
 
@@ -121,7 +133,8 @@ def round_robin_lengths(lengths, budget):
 TRIMMERS = {"waterfall": waterfall_lengths, "round_robin": round_robin_lengths}
 
 
-def _valid_utf8(text):
+def valid_utf8(text):
+    """`text` with invalid UTF-8 replaced by U+FFFD, which the tokenizer's ops need."""
     return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
 
 
@@ -153,6 +166,17 @@ def _combine(segments, tokenizer, fixed_length):
     }
 
 
+def _combine_offsets(segments, fixed_length):
+    """Offsets laid out as `_combine` lays out the tokens; -1 at [CLS], [SEP] and padding."""
+    rows = segments[0].nrows()
+    mark = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([rows, 1]), tf.constant(-1, segments[0].dtype)))
+    pieces = [mark]
+    for segment in segments:
+        pieces += [segment, mark]
+    combined = tf.concat(pieces, axis=1)
+    return tf.cast(combined.to_tensor(-1, shape=[None, fixed_length]), tf.int32)
+
+
 def pack_inputs(pack, inputs):
     """`pack` applied to a model input: a batch of texts, or a `(texts, pairs)` tuple."""
     return pack(*inputs) if isinstance(inputs, tuple) else pack(inputs)
@@ -164,11 +188,12 @@ def pack_inputs(pack, inputs):
 _TRACED_TOKENIZERS = weakref.WeakKeyDictionary()
 
 
-def traced_tokenizer(preprocessor, segments=1):
+def traced_tokenizer(preprocessor, segments=1, with_offsets=False):
     """`make_packer(preprocessor)` as a `tf.function`, traced once and reused.
 
     Takes `segments` 1-D string tensors (a text, or a text and its pair) and
-    returns `token_ids`, `segment_ids` and `padding_mask`, padded to the
+    returns `token_ids`, `segment_ids` and `padding_mask` (and with
+    `with_offsets`, `token_begin` and `token_end`), padded to the
     preprocessor's `sequence_length`.
 
     Example:
@@ -182,25 +207,26 @@ def traced_tokenizer(preprocessor, segments=1):
     ```
     """
     cache = _TRACED_TOKENIZERS.setdefault(preprocessor, {})
-    key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments)
+    key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments, with_offsets)
     if key not in cache:
         # The cached function holds the tokenizer, never the preprocessor,
         # which is this cache's weak key.
-        pack = make_packer(preprocessor, preprocessor.sequence_length)
+        pack = make_packer(preprocessor, preprocessor.sequence_length, with_offsets)
         spec = tf.TensorSpec([None], tf.string)
         cache[key] = tf.function(pack, input_signature=[spec] * segments)
     return cache[key]
 
 
-def tokenize_all(examples, preprocessor, chunk=1024):
+def tokenize_all(examples, preprocessor, chunk=1024, with_offsets=False):
     """Token ids, segment ids and padding masks of every example, as numpy arrays.
 
     Runs the preprocessor's traced tokenizer (`traced_tokenizer`) on chunks
-    of `chunk` texts. Returns `[n, sequence_length]` arrays.
+    of `chunk` texts. Returns `[n, sequence_length]` arrays (with
+    `with_offsets`, the tokens' byte offsets too).
     """
     inputs = examples.inputs()
     columns = list(inputs) if isinstance(inputs, tuple) else [inputs]
-    tokenize = traced_tokenizer(preprocessor, len(columns))
+    tokenize = traced_tokenizer(preprocessor, len(columns), with_offsets)
     parts = []
     for start in range(0, max(1, len(columns[0])), chunk):  # one (empty) call for no texts
         features = tokenize(*[tf.constant(column[start : start + chunk], tf.string) for column in columns])

@@ -60,6 +60,19 @@ class Examples:
     def dropped_summary(self):
         return ", ".join(f"{count} {reason}" for reason, count in self.dropped.items() if count)
 
+    @classmethod
+    def unlabelled(cls, texts, text_pairs=None):
+        """`texts` as they are if they are `Examples`, else unlabelled `Examples` of them.
+
+        >>> len(Examples.unlabelled(["charged twice"]))
+        1
+        """
+        if isinstance(texts, cls):
+            return texts
+        return cls(
+            texts=list(texts), labels=[[] for _ in texts], pairs=None if text_pairs is None else list(text_pairs)
+        )
+
 
 def detect_format(path):
     """"csv", "tsv" or "jsonl", from the file's extension (a `.gz` after it is read through gzip)."""

@@ -77,8 +77,11 @@ class FixedLengthCNN(keras.layers.Layer):
                 f"{self.sequence_length} tokens (keep the preprocessor's "
                 "`sequence_length`), or use TextCNN, which works with any length."
             )
-        inputs = zero_padded_positions(inputs, padding_mask)
-        return self.flatten(self.pooling(self.convolution(inputs)))
+        return self.flatten(self.pooling(self.feature_map(inputs, padding_mask)))
+
+    def feature_map(self, inputs, padding_mask=None):
+        """The convolution's outputs, `[batch, time, filters]`, before pooling and flattening."""
+        return self.convolution(zero_padded_positions(inputs, padding_mask))
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
         return (inputs_shape[0], (inputs_shape[1] // 2) * self.filters)

@@ -97,11 +97,19 @@ class TextCNN(keras.layers.Layer):
             convolution.build(inputs_shape)
         self.built = True
 
-    def call(self, inputs, padding_mask=None):
+    def feature_maps(self, inputs, padding_mask=None):
+        """Each branch's convolution outputs, `[batch, time, filters]`, before pooling.
+
+        Output position t of kernel size k read the tokens from
+        `t - (k - 1) // 2` to `t + k // 2` (`"same"` padding), which is how
+        `bertcnn_tf.attribution` finds the window behind each feature.
+        """
         inputs = zero_padded_positions(inputs, padding_mask)
+        return [convolution(inputs) for convolution in self.convolutions]
+
+    def call(self, inputs, padding_mask=None):
         pooled = []
-        for convolution in self.convolutions:
-            feature_map = convolution(inputs)
+        for feature_map in self.feature_maps(inputs, padding_mask):
             if self.pooling in ("max", "max_mean"):
                 pooled.append(masked_max(feature_map, padding_mask))
             if self.pooling in ("mean", "max_mean"):

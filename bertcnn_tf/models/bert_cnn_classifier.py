@@ -226,6 +226,25 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
             optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def explain(self, texts, top_k=5, label=None, text_pairs=None, batch_size=32):
+        """The spans of each text that decided its label: an exact split of its score.
+
+        Every head but `"cls"` is explained exactly: `bias + sum of the
+        spans' contributions + rest` (+ `cls_token` with `with_cls_token`)
+        equals `score`, the class's logit minus the mean logit. Classes are
+        named by their index; `bertcnn_tf.explain` over a run names them by
+        their labels and applies its temperature (`bertcnn_tf.explanations`).
+
+        Example:
+        ```python
+        why = classifier.explain(["the quick fox"], top_k=2)
+        why[0]["evidence"][0]  # {"start": 4, "end": 13, "text": "quick fox", "contribution": 0.8, ...}
+        ```
+        """
+        from bertcnn_tf.explanations import explain_texts
+
+        return explain_texts(self, texts, text_pairs=text_pairs, top_k=top_k, label=label, batch_size=batch_size)
+
     def get_compile_config(self):
         # keras-hub compiles every task on construction; an optimizer that
         # never ran has no state worth saving, and restoring its settings

@@ -19,9 +19,12 @@ first failure with a `ServingCheckError` that names it:
 - `keras`: the outputs of both signatures equal the Keras model's
   (max abs difference <= 1e-5 for a float32 model), and their labels are
   the decisions `bertcnn_tf.postprocessing` makes of their probabilities;
+- `explain` (where the export has the signature): the same label, score and
+  evidence spans (byte offsets, text, contributions) as `bertcnn_tf.explain`
+  in Python, and the split adds up to the score;
 - `bad inputs`: empty and whitespace-only texts, 10,000 words, invalid UTF-8
   and an empty batch give valid outputs (or INVALID_ARGUMENT), never a
-  broken session.
+  broken session, from every text signature.
 """
 
 import dataclasses
@@ -35,12 +38,14 @@ from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.serving.c_api import SavedModelRunError
 from bertcnn_tf.serving.c_api import SavedModelSession
+from bertcnn_tf.serving.contract import EXPLAIN_SIGNATURE
 from bertcnn_tf.serving.contract import KERAS_REFERENCE
 from bertcnn_tf.serving.contract import PAIR_INPUT
 from bertcnn_tf.serving.contract import SERVING_SIGNATURE
 from bertcnn_tf.serving.contract import TEXT_INPUT
 from bertcnn_tf.serving.contract import TOKENS_SIGNATURE
 from bertcnn_tf.serving.contract import WARMUP_FILE
+from bertcnn_tf.serving.contract import explain_output_specs
 from bertcnn_tf.serving.contract import output_specs
 from bertcnn_tf.serving.contract import string_array
 from bertcnn_tf.serving.model_card import read_model_card
@@ -48,6 +53,7 @@ from bertcnn_tf.serving.ops import min_tf_serving_version
 from bertcnn_tf.serving.ops import non_core_ops
 from bertcnn_tf.serving.reference import PROBE_PAIRS
 from bertcnn_tf.serving.reference import PROBE_TEXTS
+from bertcnn_tf.serving.reference import explain_reference
 from bertcnn_tf.serving.reference import keras_reference
 from bertcnn_tf.serving.rest import decode_rest_request
 from bertcnn_tf.serving.rest import decode_strings
@@ -116,6 +122,8 @@ def check_serving(path, run=None):
         report.update(_step(report, "warmup", replay_warmup, session, path, card))
         report.update(_step(report, "rest", check_rest_forms, session, card))
         report.update(_step(report, "keras", compare_with_keras, session, path, card, run))
+        if card.get("explain_top_k"):
+            report.update(_step(report, "explain", compare_explanations, session, path, card, run))
         report.update(_step(report, "bad inputs", check_bad_inputs, session, card))
     report["ok"] = True
     return report
@@ -140,7 +148,10 @@ def check_signatures(session, card):
         SERVING_SIGNATURE: {key: ("DT_STRING", [None]) for key in text_inputs},
         TOKENS_SIGNATURE: {key: ("DT_INT32", token_shape) for key in TOKEN_FEATURES},
     }
-    outputs = output_specs(len(card["labels"]), card["multi_label"])
+    outputs = {name: output_specs(len(card["labels"]), card["multi_label"]) for name in expected_inputs}
+    if card.get("explain_top_k"):
+        expected_inputs[EXPLAIN_SIGNATURE] = expected_inputs[SERVING_SIGNATURE]
+        outputs[EXPLAIN_SIGNATURE] = explain_output_specs(card["explain_top_k"])
     found = {}
     for name, inputs in expected_inputs.items():
         if name not in session.signatures:
@@ -149,7 +160,7 @@ def check_signatures(session, card):
             kind: {key: [dtype, shape] for key, (_, dtype, shape) in session.signatures[name][kind].items()}
             for kind in ("inputs", "outputs")
         }
-        for kind, expected in (("inputs", inputs), ("outputs", outputs)):
+        for kind, expected in (("inputs", inputs), ("outputs", outputs[name])):
             if signature[kind] != {key: list(spec) for key, spec in expected.items()}:
                 raise ValueError(f"{name} {kind} are {signature[kind]}, expected {expected}")
         found[name] = signature
@@ -230,19 +241,76 @@ def compare_with_keras(session, path, card, run=None):
     return {"reference": source, "max_abs_diff": worst, "tolerance": tolerance}
 
 
+def compare_explanations(session, path, card, run=None):
+    """The `explain` signature gives what `bertcnn_tf.explain` gives in Python, and adds up.
+
+    The label, the score and each span's byte offsets, text and kernel size
+    must be the same; scores and contributions may differ by the float
+    rounding of the compute dtype (in logits: ten times `TOLERANCES`, at
+    least 1e-4). Spans are matched by their offsets, so that two windows
+    whose contributions tie within rounding may come in either order.
+    """
+    with open(os.path.join(path, KERAS_REFERENCE), encoding="utf-8") as f:
+        reference = json.load(f)
+    texts, pairs = reference["texts"], reference["text_pairs"]
+    expected = reference.get("explain")
+    if run is not None:
+        serving_dtype = card.get("backbone", {}).get("dtype")
+        if serving_dtype:
+            run = dataclasses.replace(run, model=with_compute_dtype(run.model, serving_dtype))
+        expected = explain_reference(run, texts, pairs, card["explain_top_k"], reference["probabilities"])
+    if expected is None:
+        raise ValueError(f"{KERAS_REFERENCE} holds no Python explanations to compare with")
+    inputs = {TEXT_INPUT: string_array(texts)}
+    if card["text_pair"]:
+        inputs[PAIR_INPUT] = string_array(pairs)
+    served = session.run(EXPLAIN_SIGNATURE, inputs)
+    tolerance = max(1e-4, 10 * TOLERANCES[card["compute_dtype"]])
+    worst = 0.0
+    for row, want in enumerate(expected):
+        label = served["label"][row].decode("utf-8")
+        if label != want["label"]:
+            raise ValueError(f"text {row}: explains {label!r}, Python explains {want['label']!r}")
+        parts = served["bias"][row] + served["cls_token"][row] + served["rest"][row]
+        total = parts + served["evidence_contribution"][row].sum()
+        spans = {}
+        for begin, end, text, contribution, size, segment in zip(
+            served["evidence_begin"][row], served["evidence_end"][row], served["evidence_text"][row],
+            served["evidence_contribution"][row], served["evidence_kernel_size"][row], served["evidence_segment"][row],
+        ):
+            if begin < 0:
+                continue
+            source = (texts if segment == 0 else pairs)[row].encode("utf-8")
+            if text != source[begin:end]:
+                raise ValueError(f"text {row}: evidence_text {text!r} is not bytes {begin}:{end} of its text")
+            spans[(int(begin), int(end), int(size))] = float(contribution)
+        wanted = {(begin, end, size): contribution for begin, end, contribution, size in want["spans"]}
+        if set(spans) != set(wanted):
+            raise ValueError(f"text {row}: spans {sorted(spans)} differ from Python's {sorted(wanted)}")
+        differences = [abs(spans[key] - wanted[key]) for key in spans]
+        differences += [abs(served["score"][row] - want["score"]), abs(total - served["score"][row])]
+        worst = max(worst, *differences)
+        if not worst <= tolerance:
+            raise ValueError(f"text {row}: scores or contributions differ by {worst:.3g} > {tolerance}")
+    return {"explain_max_abs_diff": float(worst), "explain_tolerance": tolerance}
+
+
 def check_bad_inputs(session, card):
     """Awkward texts give valid outputs or INVALID_ARGUMENT, and the session lives on."""
     keys = list(session.signatures[SERVING_SIGNATURE]["inputs"])
+    signatures = [SERVING_SIGNATURE] + ([EXPLAIN_SIGNATURE] if EXPLAIN_SIGNATURE in session.signatures else [])
     results = {}
-    for name, texts in BAD_INPUTS.items():
-        inputs = {key: string_array(texts) for key in keys}
-        try:
-            _check_outputs(session.run(SERVING_SIGNATURE, inputs), len(texts), card)
-            results[name] = "ok"
-        except SavedModelRunError as error:
-            if error.code != "INVALID_ARGUMENT":
-                raise ValueError(f"{name}: {error}") from error
-            results[name] = f"INVALID_ARGUMENT: {error.message.splitlines()[0]}"
+    for signature in signatures:
+        for name, texts in BAD_INPUTS.items():
+            inputs = {key: string_array(texts) for key in keys}
+            label = name if signature == SERVING_SIGNATURE else f"{signature}: {name}"
+            try:
+                _check_outputs(session.run(signature, inputs), len(texts), card)
+                results[label] = "ok"
+            except SavedModelRunError as error:
+                if error.code != "INVALID_ARGUMENT":
+                    raise ValueError(f"{label}: {error}") from error
+                results[label] = f"INVALID_ARGUMENT: {error.message.splitlines()[0]}"
     probe = {key: string_array(PROBE_TEXTS[:1]) for key in keys}
     _check_outputs(session.run(SERVING_SIGNATURE, probe), 1, card)
     return {"bad_inputs": results}
@@ -262,6 +330,11 @@ def _check_outputs(outputs, batch_size, card):
             raise ValueError(
                 f"output {name!r} has shape {value.shape}, not batch-first for {batch_size} rows"
             )
+    if "probabilities" not in outputs:  # the explain signature
+        probability = outputs["probability"]
+        if not (np.all(np.isfinite(probability)) and np.all((probability >= 0) & (probability <= 1))):
+            raise ValueError("probability is not finite values in [0, 1]")
+        return
     probabilities = outputs["probabilities"]
     if probabilities.shape != (batch_size, len(card["labels"])):
         raise ValueError(f"probabilities have shape {probabilities.shape}")

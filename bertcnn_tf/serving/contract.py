@@ -10,6 +10,7 @@ import numpy as np
 
 SERVING_SIGNATURE = "serving_default"
 TOKENS_SIGNATURE = "predict_tokens"
+EXPLAIN_SIGNATURE = "explain"
 TEXT_INPUT = "text"
 PAIR_INPUT = "text_pair"
 # Paths inside a version directory. `assets/` holds files a client or the
@@ -42,6 +43,38 @@ def output_specs(num_labels, multi_label):
         "label_id": ("DT_INT32", [None]),
         "label": ("DT_STRING", [None]),
     }
+
+
+def explain_output_specs(top_k):
+    """{output name: (dtype name, shape)} of the `explain` signature.
+
+    Per text: the explained `label` (the most probable one) and its
+    `label_id` and `probability`; its `score` and the split of it, `bias`,
+    `cls_token` (0 without `with_cls_token`) and `rest`; and the top-k
+    evidence spans, batch-first `[batch, top_k]`: UTF-8 byte offsets
+    `evidence_begin` and `evidence_end` (-1 where a text has fewer spans),
+    `evidence_text`, `evidence_contribution`, `evidence_kernel_size` and
+    `evidence_segment` (0: `text`, 1: `text_pair`, -1: none).
+    `bias + cls_token + sum(evidence_contribution) + rest == score`.
+    """
+    per_text = {
+        "label": ("DT_STRING", [None]),
+        "label_id": ("DT_INT32", [None]),
+        "probability": ("DT_FLOAT", [None]),
+        "score": ("DT_FLOAT", [None]),
+        "bias": ("DT_FLOAT", [None]),
+        "cls_token": ("DT_FLOAT", [None]),
+        "rest": ("DT_FLOAT", [None]),
+    }
+    per_span = {
+        "evidence_begin": ("DT_INT32", [None, top_k]),
+        "evidence_end": ("DT_INT32", [None, top_k]),
+        "evidence_text": ("DT_STRING", [None, top_k]),
+        "evidence_contribution": ("DT_FLOAT", [None, top_k]),
+        "evidence_kernel_size": ("DT_INT32", [None, top_k]),
+        "evidence_segment": ("DT_INT32", [None, top_k]),
+    }
+    return {**per_text, **per_span}
 
 
 def text_input_names(text_pair):

@@ -28,6 +28,7 @@ import shutil
 
 import numpy as np
 
+from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.serving.check import check_serving
 from bertcnn_tf.serving.contract import KERAS_REFERENCE
@@ -36,6 +37,7 @@ from bertcnn_tf.serving.contract import MODEL_CARD
 from bertcnn_tf.serving.contract import WARMUP_FILE
 from bertcnn_tf.serving.graph import ExportError
 from bertcnn_tf.serving.graph import build_archive
+from bertcnn_tf.serving.graph import explainable
 from bertcnn_tf.serving.model_card import model_card
 from bertcnn_tf.serving.ops import saved_model_ops
 from bertcnn_tf.serving.reference import PROBE_PAIRS
@@ -47,7 +49,8 @@ from bertcnn_tf.training.runs import Run
 from bertcnn_tf.training.runs import load_run
 
 def export_for_serving(
-    run_or_dir, export_base, version=None, check=True, precision=None, jit_compile=False, abstain_below=None
+    run_or_dir, export_base, version=None, check=True, precision=None, jit_compile=False, abstain_below=None,
+    explain_top_k=EXPLAIN_TOP_K,
 ):
     """Writes, checks and publishes a TF Serving version of a trained model.
 
@@ -78,6 +81,9 @@ def export_for_serving(
         abstain_below: Answer `label_id` -1 and the run's `unknown_label`
             where the top probability is below this (single-label), instead
             of the run's own tuned value (`bertcnn train --abstain`).
+        explain_top_k: Evidence spans per text of the `explain` signature
+            (every head but `"cls"` has one: `bertcnn_tf.explain` in the
+            graph).
 
     Returns:
         The path of the published version directory.
@@ -105,7 +111,9 @@ def export_for_serving(
     staging = os.path.join(export_base, f".{name}-tmp-{secrets.token_hex(4)}")
     os.mkdir(staging)
     try:
-        write_export(run, staging, model_name=name, run_dir=run_dir, jit_compile=jit_compile)
+        write_export(
+            run, staging, model_name=name, run_dir=run_dir, jit_compile=jit_compile, explain_top_k=explain_top_k
+        )
         if check:
             check_serving(staging, run=run)
         return publish(staging, export_base, version)
@@ -129,18 +137,21 @@ def publish(staging, export_base, version=None):
     return target
 
 
-def write_export(run, directory, model_name, run_dir=None, jit_compile=False):
+def write_export(run, directory, model_name, run_dir=None, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
     """Writes the SavedModel, labels, model card, warmup requests and Keras reference."""
-    archive = build_archive(run, jit_compile=jit_compile)
+    if explain_top_k < 1:
+        raise ExportError(f"explain_top_k must be at least 1, not {explain_top_k}")
+    archive = build_archive(run, jit_compile=jit_compile, explain_top_k=explain_top_k)
+    explain_top_k = explain_top_k if explainable(run.model) else None
     archive.write_out(directory, verbose=False)
     os.makedirs(os.path.join(directory, os.path.dirname(LABELS_ASSET)), exist_ok=True)
     os.makedirs(os.path.join(directory, os.path.dirname(MODEL_CARD)), exist_ok=True)
     _write_text(os.path.join(directory, LABELS_ASSET), "".join(f"{label}\n" for label in run.labels))
-    card = model_card(run, model_name, saved_model_ops(directory), run_dir, jit_compile)
+    card = model_card(run, model_name, saved_model_ops(directory), run_dir, jit_compile, explain_top_k)
     _write_json(os.path.join(directory, MODEL_CARD), card)
     write_warmup_requests(os.path.join(directory, WARMUP_FILE), run, model_name, jit_compile)
     pairs = PROBE_PAIRS if card["text_pair"] else None
-    _write_json(os.path.join(directory, KERAS_REFERENCE), keras_reference(run, PROBE_TEXTS, pairs))
+    _write_json(os.path.join(directory, KERAS_REFERENCE), keras_reference(run, PROBE_TEXTS, pairs, explain_top_k))
 
 
 def _as_run(run_or_dir):

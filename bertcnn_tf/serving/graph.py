@@ -3,23 +3,29 @@
 `serving_default` tokenizes with `bertcnn_tf.preprocessing.make_packer`
 and decides with `bertcnn_tf.postprocessing`, the same code Python
 prediction runs; `predict_tokens` takes token ids for clients that
-tokenize themselves. Each request is run in length-sorted parts, each cut
+tokenize themselves; `explain` gives the spans behind each label
+(`bertcnn_tf.attribution`, as `bertcnn_tf.explain` does). Each request is run in length-sorted parts, each cut
 to its own longest text (`length_split_logits`).
 """
 
 import keras
 import tensorflow as tf
 
+from bertcnn_tf import attribution
 from bertcnn_tf import postprocessing
+from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.preprocessing import make_packer
 from bertcnn_tf.preprocessing import pad_to_step
 from bertcnn_tf.preprocessing import trim_to_longest
+from bertcnn_tf.preprocessing import valid_utf8
+from bertcnn_tf.serving.contract import EXPLAIN_SIGNATURE
 from bertcnn_tf.serving.contract import PAIR_INPUT
 from bertcnn_tf.serving.contract import SERVING_SIGNATURE
 from bertcnn_tf.serving.contract import TOKENS_SIGNATURE
+from bertcnn_tf.serving.contract import explain_output_specs
 from bertcnn_tf.serving.contract import text_input_names
 
 # A request is split in two, and each part in two again, this many times
@@ -32,8 +38,16 @@ class ExportError(RuntimeError):
     """An export that cannot be written or published."""
 
 
-def build_archive(run, jit_compile=False):
-    """A `keras.export.ExportArchive` with the `serving_default` and `predict_tokens` endpoints."""
+def explainable(model):
+    """Whether the export gets an `explain` signature: every head but `"cls"`."""
+    return getattr(model, "head", None) in attribution.EXPLAINED_HEADS
+
+
+def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
+    """A `keras.export.ExportArchive` with the `serving_default`, `predict_tokens` and `explain` endpoints.
+
+    `explain` is left out for a `"cls"` head, which does not split into spans.
+    """
     model = run.model
     call_model = xla_compiled(model) if jit_compile else model
     preprocessor = getattr(model, "preprocessor", None)
@@ -70,6 +84,7 @@ def build_archive(run, jit_compile=False):
         return classify({"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask})
 
     text_keys = text_input_names(bool(run.text_pair_column))
+    explain = make_explainer(run, explain_top_k)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
@@ -82,7 +97,76 @@ def build_archive(run, jit_compile=False):
         predict_tokens,
         input_signature=[tf.TensorSpec([None, length], tf.int32, name=key) for key in TOKEN_FEATURES],
     )
+    if explainable(model):
+        archive.add_endpoint(
+            EXPLAIN_SIGNATURE,
+            explain if PAIR_INPUT in text_keys else (lambda text: explain(text)),
+            input_signature=[tf.TensorSpec([None], tf.string, name=key) for key in text_keys],
+        )
     return archive
+
+
+def make_explainer(run, top_k):
+    """The `explain` signature's function: texts in, the spans behind the most probable label out.
+
+    The same ops as `bertcnn_tf.explain`: tokens with offsets
+    (`make_packer(..., with_offsets=True)`), one forward pass
+    (`attribution.forward`), the split of the score and its top spans.
+    """
+    model = run.model
+    length = fixed_length(model)
+    pack = make_packer(model.preprocessor, length, with_offsets=True)
+    from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
+    specs = explain_output_specs(top_k)
+
+    def empty():
+        dtypes = {"DT_STRING": tf.string, "DT_INT32": tf.int32, "DT_FLOAT": tf.float32}
+        return {
+            name: tf.zeros([0] + shape[1:], dtypes[dtype]) if dtype != "DT_STRING" else tf.fill([0] + shape[1:], "")
+            for name, (dtype, shape) in specs.items()
+        }
+
+    def explain_rows(inputs, texts):
+        passed = attribution.forward(model, inputs)
+        probabilities = postprocessing.probabilities(
+            passed["outputs"], run.multi_label, from_logits, run.temperature
+        )
+        class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        parts = attribution.split_score(
+            model, passed, class_ids, run.multi_label, run.temperature, from_logits
+        )
+        found = attribution.top_evidence(parts, inputs, top_k)
+        source = tf.where(tf.equal(found["segment"], 1), texts[-1][:, None], texts[0][:, None])
+        has_span = found["begin"] >= 0
+        spans = tf.strings.substr(
+            source, tf.maximum(found["begin"], 0), tf.maximum(found["end"] - found["begin"], 0), unit="BYTE"
+        )
+        return {
+            "label": tf.gather(tf.constant(list(run.labels)), class_ids),
+            "label_id": class_ids,
+            "probability": tf.gather(probabilities, class_ids, batch_dims=1),
+            "score": parts["score"],
+            "bias": parts["bias"],
+            "cls_token": parts["cls_token"],
+            "rest": found["rest"],
+            "evidence_begin": found["begin"],
+            "evidence_end": found["end"],
+            "evidence_text": tf.where(has_span, spans, ""),
+            "evidence_contribution": found["contribution"],
+            "evidence_kernel_size": found["kernel_size"],
+            "evidence_segment": found["segment"],
+        }
+
+    def explain(text, text_pair=None):
+        texts = [valid_utf8(text)] + ([] if text_pair is None else [valid_utf8(text_pair)])
+        inputs = pack(*texts)
+        if not length:
+            inputs = trim_to_longest(inputs)
+        # An empty request skips the model (a 0-row batch breaks its convolutions).
+        outputs = tf.cond(tf.shape(text)[0] > 0, lambda: explain_rows(inputs, texts), empty)
+        return {name: tf.ensure_shape(value, specs[name][1]) for name, value in outputs.items()}
+
+    return explain
 
 
 def xla_compiled(model):

@@ -12,9 +12,11 @@ import tensorflow_text
 from bertcnn_tf.precision import compute_dtype
 from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.serving.contract import EXPLAIN_SIGNATURE
 from bertcnn_tf.serving.contract import MODEL_CARD
 from bertcnn_tf.serving.contract import SERVING_SIGNATURE
 from bertcnn_tf.serving.contract import TOKENS_SIGNATURE
+from bertcnn_tf.serving.contract import explain_output_specs
 from bertcnn_tf.serving.contract import output_specs
 from bertcnn_tf.serving.contract import text_input_names
 from bertcnn_tf.serving.ops import min_tf_serving_version
@@ -27,12 +29,23 @@ from bertcnn_tf.version import __version__
 XLA_SERVING_FLAG = "--xla_cpu_compilation_enabled=true"
 
 
-def model_card(run, model_name, ops, run_dir=None, jit_compile=False):
-    """The model card: what the model is, how it was trained, what serves it."""
+def model_card(run, model_name, ops, run_dir=None, jit_compile=False, explain_top_k=None):
+    """The model card: what the model is, how it was trained, what serves it.
+
+    `explain_top_k` is the `explain` signature's spans per text, `None`
+    where the export has no `explain` signature (a `"cls"` head).
+    """
     model = run.model
     preprocessor = model.preprocessor
     non_core = non_core_ops(ops)
     outputs = sorted(output_specs(len(run.labels), run.multi_label))
+    text_inputs = text_input_names(bool(run.text_pair_column))
+    signatures = {
+        SERVING_SIGNATURE: {"inputs": text_inputs, "outputs": outputs},
+        TOKENS_SIGNATURE: {"inputs": list(TOKEN_FEATURES), "outputs": outputs},
+    }
+    if explain_top_k:
+        signatures[EXPLAIN_SIGNATURE] = {"inputs": text_inputs, "outputs": sorted(explain_output_specs(explain_top_k))}
     return {
         "name": model_name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -50,10 +63,8 @@ def model_card(run, model_name, ops, run_dir=None, jit_compile=False):
         "abstain_below": run.abstain_below,
         "unknown_label": run.unknown_label,
         "metrics": read_metrics(run_dir),
-        "signatures": {
-            SERVING_SIGNATURE: {"inputs": text_input_names(bool(run.text_pair_column)), "outputs": outputs},
-            TOKENS_SIGNATURE: {"inputs": list(TOKEN_FEATURES), "outputs": outputs},
-        },
+        "signatures": signatures,
+        "explain_top_k": explain_top_k,
         "non_core_ops": non_core,
         "min_tf_serving_version": min_tf_serving_version(non_core),
         "jit_compile": bool(jit_compile),

@@ -6,9 +6,11 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.serving.contract import EXPLAIN_SIGNATURE
 from bertcnn_tf.serving.contract import SERVING_SIGNATURE
 from bertcnn_tf.serving.contract import TOKENS_SIGNATURE
 from bertcnn_tf.serving.contract import text_input_names
+from bertcnn_tf.serving.graph import explainable
 from bertcnn_tf.serving.grpc_requests import predict_request
 
 # Warmup texts: the shortest input and a short one; `write_warmup_requests`
@@ -20,8 +22,8 @@ WARMUP_TEXTS = ("", "warm up the model")
 def write_warmup_requests(path, run, model_name, jit_compile=False):
     """TF Serving's warmup file: PredictionLog records it replays before serving.
 
-    One request per signature, each with the shortest text, a short one and
-    one that fills the sequence length. With `jit_compile`, also one single
+    One request per signature (`explain` too, where the export has it), each
+    with the shortest text, a short one and one that fills the sequence length. With `jit_compile`, also one single
     text of each length the serving graph pads to, so that XLA has compiled
     every single-text shape before the first real request.
     """
@@ -38,6 +40,8 @@ def write_warmup_requests(path, run, model_name, jit_compile=False):
         predict_request(columns, model_name, SERVING_SIGNATURE),
         predict_request(tokens, model_name, TOKENS_SIGNATURE),
     ]
+    if explainable(run.model):
+        requests.append(predict_request(columns, model_name, EXPLAIN_SIGNATURE))
     if jit_compile and not fixed_length(run.model):
         for text in single_text_lengths(preprocessor.sequence_length, len(text_keys)):
             requests.append(predict_request({key: [text] for key in text_keys}, model_name, SERVING_SIGNATURE))
