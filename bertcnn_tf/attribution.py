@@ -26,10 +26,10 @@ traced into the SavedModel's `explain` signature.
 import tensorflow as tf
 
 from bertcnn_tf import postprocessing
+from bertcnn_tf.choices import EXPLAINED_HEADS
 from bertcnn_tf.layers.masking import masked_max
 from bertcnn_tf.layers.masking import masked_mean
 
-EXPLAINED_HEADS = ("cnn", "mean", "max", "seed")
 
 
 def check_explainable(model):

@@ -26,3 +26,5 @@ INFERENCE_DTYPES = ("float32", "bfloat16", "mixed_bfloat16", "float16", "mixed_f
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker", "tpu")
 # Evidence spans per explained label (`bertcnn_tf.explain`, the `explain` signature).
 EXPLAIN_TOP_K = 5
+# The heads whose scores split exactly into spans of text (`bertcnn_tf.attribution`).
+EXPLAINED_HEADS = ("cnn", "mean", "max", "seed")

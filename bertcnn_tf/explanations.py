@@ -19,6 +19,8 @@ Each span has `start` and `end` character offsets into the text (or into
 `Explanations.save_html` writes it as one offline page.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -163,24 +165,43 @@ def _asked_classes(label, setting, count):
     return np.array([names[str(name)] for name in asked], dtype="int32")
 
 
+# One traced explainer per model and setting: tracing the model costs about
+# a second, so a new `tf.function` per `explain` call would cost that on
+# every call.
+_EXPLAINERS = weakref.WeakKeyDictionary()
+
+
 def _batch_explainer(network, setting, top_k):
-    """A function `(batch, class_ids or None) -> [for each row, a list of explained-label dicts]`."""
+    """A function `(batch, class_ids or None) -> [for each row, a list of explained-label dicts]`.
+
+    Traced once per model, labels setting and `top_k`, and reused.
+    """
+    key = (tuple(setting.labels), setting.multi_label, str(setting.temperature), setting.threshold, top_k)
+    cache = _EXPLAINERS.setdefault(network, {})
+    if key not in cache:
+        # The cached function holds the model weakly: it is this cache's key.
+        cache[key] = _new_batch_explainer(
+            weakref.ref(network), setting.multi_label, setting.from_logits, setting.temperature,
+            setting.threshold, top_k,
+        )
+    return cache[key]
+
+
+def _new_batch_explainer(network_ref, multi_label, from_logits, temperature, threshold, top_k):
 
     @tf.function(reduce_retracing=True)
     def explain_rows(batch, class_ids):
+        network = network_ref()
         passed = attribution.forward(network, batch)
-        probabilities = postprocessing.probabilities(
-            passed["outputs"], setting.multi_label, setting.from_logits, setting.temperature
-        )
-        if setting.multi_label and class_ids is None:  # every predicted label of every row
-            chosen = tf.cast(tf.where(postprocessing.chosen_classes(probabilities, True, setting.threshold)), tf.int32)
+        probabilities = postprocessing.probabilities(passed["outputs"], multi_label, from_logits, temperature)
+        if multi_label and class_ids is None:  # every predicted label of every row
+            chosen = tf.cast(tf.where(postprocessing.chosen_classes(probabilities, True, threshold)), tf.int32)
             rows, classes = chosen[:, 0], chosen[:, 1]
         else:
             rows = tf.range(tf.shape(probabilities)[0])
             classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32) if class_ids is None else class_ids
         parts = attribution.split_score(
-            network, attribution.rows_of(passed, rows), classes, setting.multi_label, setting.temperature,
-            setting.from_logits,
+            network, attribution.rows_of(passed, rows), classes, multi_label, temperature, from_logits,
         )
         found = attribution.top_evidence(parts, {name: tf.gather(value, rows) for name, value in batch.items()}, top_k)
         found.update(

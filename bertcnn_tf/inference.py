@@ -83,7 +83,7 @@ def predict_probabilities(model, examples, multi_label=False, batch_size=32, tem
     return postprocessing.probabilities(outputs, multi_label, from_logits, temperature).numpy()
 
 
-def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_below=None):
+def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_below=None, explain_top_k=None):
     """Labels and probabilities of a trained run for new texts.
 
     Args:
@@ -95,6 +95,8 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_
         abstain_below: Answer the run's `unknown_label` where the top
             probability is below this (single-label), instead of the run's own
             tuned value (`bertcnn train --abstain`).
+        explain_top_k: Also give the top spans behind each label, as
+            `explain` does: `explanation` (multi-label: `explanations`).
 
     Returns:
         One dict per text: `label` (multi-label: `labels`, a list; the
@@ -121,7 +123,15 @@ def predict(run, texts, text_pairs=None, batch_size=32, precision=None, abstain_
         predict_logits(model, examples, batch_size), run.labels, run.multi_label, from_logits=from_logits,
         **run.decision_settings,
     )
-    return postprocessing.records(decided, run.labels, run.multi_label)
+    records = postprocessing.records(decided, run.labels, run.multi_label)
+    if explain_top_k:
+        for record, explained in zip(records, explain(run, examples, top_k=explain_top_k, batch_size=batch_size,
+                                                      precision=precision)):
+            if run.multi_label:
+                record["explanations"] = explained["explanations"]
+            else:
+                record["explanation"] = {k: v for k, v in explained.items() if k not in ("text", "text_pair")}
+    return records
 
 
 def explain(run, texts, text_pairs=None, top_k=EXPLAIN_TOP_K, label=None, batch_size=32, precision=None):

@@ -50,6 +50,7 @@ def predict_file(
     precision=None,
     abstain_below=None,
     progress=True,
+    explain_top_k=None,
 ):
     """Scores every row of `input_path` into JSON Lines at `output_path`, a chunk at a time.
 
@@ -69,7 +70,8 @@ def predict_file(
         resume: Go on from the last completed chunk of an interrupted run
             with the same input and output.
         rejects_path: Where unscorable rows go (default `OUTPUT.rejects.jsonl`).
-        precision, abstain_below: As for `bertcnn_tf.predict`.
+        precision, abstain_below, explain_top_k: As for `bertcnn_tf.predict`
+            (`explain_top_k`: also the spans behind each label).
         progress: Print rows/s and an ETA to stderr while it runs.
 
     Returns:
@@ -92,7 +94,7 @@ def predict_file(
         run = run.with_settings(abstain_below=abstain_below)
     columns = Columns(text_column, text_pair_column, id_column)
     if output_path is None:
-        return print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size)
+        return print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size, explain_top_k)
     rejects_path = rejects_path or f"{output_path}.rejects.jsonl"
     files = [f"{output_path}.partial", f"{rejects_path}.partial"]
     state_path = f"{output_path}.progress.json"
@@ -113,7 +115,7 @@ def predict_file(
         start_line = number
     meter = ProgressMeter(input_path, resumed_at, start_line, enabled=progress)
     while chunk := [row for _, row in zip(range(chunk_rows), rows)]:
-        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size)
+        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size, explain_top_k)
         state["bytes"] = [append_lines(path, lines) for path, lines in zip(files, (scored, rejected))]
         state["rows"] += len(chunk)
         state["scored"] += len(scored)
@@ -139,12 +141,12 @@ class Columns:
     id: str = None
 
 
-def print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size):
+def print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size, explain_top_k=None):
     """`predict_file` to stdout: the output lines there, a line on stderr per rejected row."""
     counts = {"rows": 0, "scored": 0, "rejected": 0, "output": None, "rejects": None, "resumed_at": 0}
     rows = iter_rows(input_path, encoding, columns)
     while chunk := [row for _, row in zip(range(chunk_rows), rows)]:
-        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size)
+        scored, rejected = score_chunk(run, chunk, columns, encoding, batch_size, explain_top_k)
         for line in scored:
             print(line)
         for line in rejected:
@@ -154,35 +156,39 @@ def print_predictions(run, input_path, columns, encoding, chunk_rows, batch_size
     return counts
 
 
-def iter_rows(path, encoding, columns):
-    """`(line number, record)` of every data row, the columns checked on the first."""
+def iter_rows(path, encoding, columns, allow_empty=False):
+    """`(line number, record)` of every data row, the columns checked on the first.
+
+    A file without data rows raises `DataError`, unless `allow_empty` (one
+    shard of many may be empty: `bertcnn_tf.serving.beam`).
+    """
     checked = False
     for number, record in read_records(path, encoding):
         if not checked:
             check_columns(path, record, [columns.text, columns.text_pair, columns.id])
             checked = True
         yield number, record
-    if not checked:
+    if not checked and not allow_empty:
         raise DataError(f"{path}: the file has no data rows.")
 
 
-def score_chunk(run, chunk, columns, encoding, batch_size):
+def score_chunk(run, chunk, columns, encoding, batch_size, explain_top_k=None):
     """(output lines, reject lines) of one chunk of `(line number, record)`, in input order."""
     keep, rejected = [], []
     for number, record in chunk:
         reason = reject_reason(record, columns, encoding)
         if reason:
-            rejected.append(json.dumps({**identity(record, columns.id, number), "reason": reason}, ensure_ascii=False))
+            rejected.append(json.dumps(reject_record(identity(record, columns.id, number), reason), ensure_ascii=False))
         else:
             keep.append((number, record))
     if not keep:
         return [], rejected
     texts = [as_text(record.get(columns.text)) for _, record in keep]
     pairs = [as_text(record.get(columns.text_pair)) for _, record in keep] if columns.text_pair else None
-    examples = Examples(texts=texts, labels=[[] for _ in texts], pairs=pairs)
+    predictions = predict(run, Examples.unlabelled(texts, pairs), batch_size=batch_size, explain_top_k=explain_top_k)
     lines = [
-        json.dumps({**identity(record, columns.id, number), "text": text, **prediction}, ensure_ascii=False)
-        for (number, record), text, prediction in zip(keep, texts, predict(run, examples, batch_size=batch_size))
+        json.dumps(output_record(identity(record, columns.id, number), text, prediction), ensure_ascii=False)
+        for (number, record), text, prediction in zip(keep, texts, predictions)
     ]
     return lines, rejected
 
@@ -204,6 +210,21 @@ def identity(record, id_column, number):
     if id_column:
         fields["id"] = as_text(record.get(id_column)).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return fields
+
+
+def output_record(fields, text, prediction):
+    """An output line's fields: the row's `identity`, its text, and every field of its prediction.
+
+    The prediction's fields pass through as the model gives them (`label` or
+    `labels`, `probabilities`, and any others), so that a new model output
+    reaches the file without a change here.
+    """
+    return {**fields, "text": text, **prediction}
+
+
+def reject_record(fields, reason):
+    """A rejects-file line's fields: the row's `identity` and why it was not scored."""
+    return {**fields, "reason": reason}
 
 
 def append_lines(path, lines):

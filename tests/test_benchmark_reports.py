@@ -304,5 +304,60 @@ def test_the_file_scoring_section_compares_peak_memory_with_the_smallest_file():
                    "uninterrupted_seconds": 40.0, "same_rows_in_order": True},
     }}
     section = scoring_section(row)
-    assert "| 200,000 | 800 | 250 | 1050 MB | 1.050x |" in section
+    assert "| local | 200,000 | 800 | 250 | 1050 MB | 1.050x |" in section
     assert "after 5,000 of 10,000 rows" in section and "the same rows in the same order" in section
+
+
+def test_the_file_scoring_section_shows_the_newest_run_of_each_engine():
+    from benchmarks.scoring_tables import scoring_section
+
+    def row(engine, time, seconds, peak, tree_peak=None):
+        result = {"seconds": seconds, "rows_per_s": 10000 / seconds, "peak_rss_mb": peak}
+        if tree_peak is not None:
+            result["tree_peak_rss_mb"] = tree_peak
+        row = {"command": f"cmd {time}", "time": time, "machine": MACHINE, "chunk_rows": 10000,
+               "results": {"10000": result, "20000": {**result, "seconds": 2 * seconds}}}
+        if engine:  # rows from before the engine column are the local engine's
+            row.update(engine=engine, runner="DirectRunner", beam="2.78.0")
+        return row
+
+    rows = [row(None, "old", 50.0, 1000.0), row("beam", "beam run", 80.0, 1500.0, tree_peak=1600.0),
+            row("local", "new", 40.0, 1100.0)]
+    section = scoring_section(rows)
+    assert "cmd old" not in section and "cmd new" in section and "DirectRunner, apache-beam 2.78.0" in section
+    assert "| local | 10,000 | 40 | 250 | 1100 MB | 1.000x |" in section
+    assert "| beam | 20,000 | 160 | 125 | 1600 MB | 1.000x |" in section  # the process tree's peak
+    assert section.index("| local |") < section.index("| beam |") and "Beam has no resume to time" in section
+
+
+def test_the_faithfulness_section_compares_explain_with_the_baselines_and_predict():
+    from benchmarks.faithfulness_tables import faithfulness_section
+
+    def scores(comprehensiveness, sufficiency, tokens=None):
+        return {"comprehensiveness": comprehensiveness, "sufficiency": sufficiency,
+                **({} if tokens is None else {"tokens": tokens})}
+
+    def speed(ratio):
+        return {"texts": 500, "repeats": 3, "predict_ms_per_text": 4.0, "explain_ms_per_text": 4.0 * ratio,
+                "explain_over_predict": ratio}
+
+    row = {"dataset": "trec", "split": "test", "rows": 500, "accuracy": 0.9, "train_rows": 4000, "epochs": 2,
+           "train_limit": 4000, "eval_limit": 500, "sequence_length": 64, "temperature": 0.8, "mean_tokens": 11.0,
+           "mean_probability": 0.85, "command": "cmd", "machine": MACHINE,
+           "budgets": {"top 1 span": {"explain": scores(0.4, 0.1, 3.0), "random": scores(0.1, 0.5, 3.0),
+                                      "gradient_x_input": scores(0.3, 0.2, 3.0)},
+                       "10%": {"explain": scores(0.2, 0.3, 1.0), "random": scores(0.0, 0.6, 1.0),
+                               "gradient_x_input": scores(0.1, 0.4, 1.0)}},
+           "aopc": {"explain": scores(0.25, 0.3), "random": scores(0.05, 0.6), "gradient_x_input": scores(0.3, 0.35)},
+           "speed": {"test": speed(1.2), "imdb dev": speed(1.5)},
+           "load_average": {"before": [3.0, 2.0, 1.0], "after": [4.0, 3.0, 2.0]}}
+    older = {**row, "command": "older", "accuracy": 0.5}
+    section = faithfulness_section([older, row])
+    assert "older" not in section and "Command: `cmd`" in section  # the newest row per dataset
+    assert "| trec (test: 500, 90.0%) | top 1 span | 3.0 | **0.400** / **0.100** | 0.100 / 0.500 | 0.300 / 0.200 |" in section
+    # A baseline ahead of explain is shown in bold there too; single bins only go into the AOPC.
+    assert "| AOPC 1-50% | 11.0 × 1-50% | 0.250 / **0.300** | 0.050 / 0.600 | **0.300** / 0.350 |" in section
+    assert "| 10% |" not in section
+    assert "| trec | test: 500 | 4.00 | 4.80 | 1.20x | met |" in section
+    assert "| trec | imdb dev: 500 | 4.00 | 6.00 | 1.50x | **not met** |" in section
+    assert "trec 3.0 to 4.0" in section

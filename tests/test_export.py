@@ -354,9 +354,9 @@ def test_warmup_file_holds_prediction_logs_that_replay(single):
     run, path = single
     records = list(tf.data.TFRecordDataset(os.path.join(path, "assets.extra", "tf_serving_warmup_requests")))
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
-    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 2
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 3
     requests = [log.predict_log.request for log in logs]
-    assert [r.model_spec.signature_name for r in requests] == ["serving_default", "predict_tokens"]
+    assert [r.model_spec.signature_name for r in requests] == ["serving_default", "predict_tokens", "explain"]
     assert {r.model_spec.name for r in requests} == {"feedback"}
     with SavedModelSession(path) as session:
         for request in requests:

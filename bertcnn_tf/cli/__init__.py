@@ -4,6 +4,7 @@
 bertcnn train --train train.csv --output runs/first [--validation dev.csv] [--test test.csv]
 bertcnn evaluate --model runs/first --data test.csv
 bertcnn predict --model runs/first "where is my parcel?" "charged twice"
+bertcnn predict --model runs/first --input 'in-*.csv' --output scores/in --engine beam -- --runner DirectRunner
 bertcnn compare --train train.csv --output runs/compare --heads cnn,cls,mean [--seeds 1,2,3]
 bertcnn export --model runs/first --export-dir saved_models/first
 bertcnn check-serving saved_models/first
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 
+from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.choices import HEADS
 from bertcnn_tf.choices import INFERENCE_DTYPES
 from bertcnn_tf.choices import PREDICT_CHUNK_ROWS
@@ -77,9 +79,7 @@ def build_parser():
     evaluate.set_defaults(handler=training.evaluate_command)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new texts")
-    predict.add_argument("--model", required=True, help="a run folder written by train")
-    predict.add_argument("texts", nargs="*", help="texts to classify")
-    predict.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
+    add_texts_flags(predict, "classify")
     predict.add_argument(
         "--output", help="write JSON Lines here (.gz: gzipped), a chunk at a time, renamed into place when done",
     )
@@ -98,8 +98,38 @@ def build_parser():
         "--precision", choices=INFERENCE_DTYPES,
         help="compute in this dtype (default: the model's own); bfloat16 is faster on AVX512-BF16 CPUs",
     )
+    predict.add_argument(
+        "--explain", action="store_true",
+        help="also write the spans of text behind each label (`explanation`; multi-label: `explanations`)",
+    )
+    predict.add_argument("--top-k", type=int, default=EXPLAIN_TOP_K, help="with --explain: spans per label")
+    predict.add_argument(
+        "--engine", choices=("local", "beam"), default="local",
+        help="local: this process, in chunks, resumable; beam: an Apache Beam pipeline (pip install "
+        "'bertcnn_tf[beam]'), --output a prefix of JSON Lines shards, Beam's options after `--` "
+        "(docs/beam.md)",
+    )
+    predict.add_argument(
+        "--saved-model", help="with --engine beam: score with this export's version directory (raw text in) "
+        "instead of the run's Keras model",
+    )
+    predict.add_argument(
+        "--output-format", choices=("jsonl", "jsonl.gz", "parquet"), default="jsonl",
+        help="with --engine beam: the shards' format",
+    )
     training.add_column_flags(predict, defaults=False)
     predict.set_defaults(handler=training.predict_command)
+
+    explain = commands.add_parser("explain", help="the spans of text that decided each label, as an HTML page")
+    add_texts_flags(explain, "explain")
+    explain.add_argument(
+        "--output", help="write the page here (.html), or JSON Lines (.jsonl); default: JSON Lines on stdout",
+    )
+    explain.add_argument("--top-k", type=int, default=EXPLAIN_TOP_K, help="evidence spans per label")
+    explain.add_argument("--label", help="explain this label for every text, instead of the predicted one")
+    explain.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
+    training.add_column_flags(explain, defaults=False)
+    explain.set_defaults(handler=training.explain_command)
 
     serving.add_serving_commands(commands)
 
@@ -109,6 +139,13 @@ def build_parser():
     demo.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     demo.set_defaults(handler=training.demo_command)
     return parser
+
+
+def add_texts_flags(parser, verb):
+    """A run folder, and texts on the command line or a file of them."""
+    parser.add_argument("--model", required=True, help="a run folder written by train")
+    parser.add_argument("texts", nargs="*", help=f"texts to {verb}")
+    parser.add_argument("--input", help="a file of texts (.csv, .tsv, .jsonl)")
 
 
 def subparser_with(*parents):

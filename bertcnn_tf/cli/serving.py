@@ -12,6 +12,7 @@ object on the last line of stdout, after a failed check too.
 import json
 import sys
 
+from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.choices import INFERENCE_DTYPES
 
 
@@ -42,6 +43,10 @@ def add_serving_commands(subparsers):
         "--abstain-below", type=float,
         help="answer label_id -1 and the run's unknown label where the top probability is below this "
         "(default: the run's own, from `bertcnn train --abstain`)",
+    )
+    export.add_argument(
+        "--explain-top-k", type=int, default=EXPLAIN_TOP_K,
+        help="evidence spans per text of the explain signature (every head but cls has one)",
     )
     export.add_argument(
         "--jit-compile",
@@ -78,6 +83,7 @@ def export_command(args):
             precision=args.precision,
             jit_compile=args.jit_compile,
             abstain_below=args.abstain_below,
+            explain_top_k=args.explain_top_k,
         )
     except ServingCheckError as error:
         return _fail(f"the export failed its serving check, nothing was published: {error}")
@@ -90,6 +96,8 @@ def export_command(args):
     print(f"  temperature: {card['temperature']}")
     if card["abstain_below"] is not None:
         print(f"  answers {card['unknown_label']!r} (label_id -1) below a top probability of {card['abstain_below']}")
+    if card["explain_top_k"]:
+        print(f"  explain signature: the top {card['explain_top_k']} spans behind each label")
     ops = ", ".join(card["non_core_ops"])
     print(f"  minimum TF Serving: {card['min_tf_serving_version']} (tf-text ops: {ops})")
     if card["tf_serving_flags"]:

@@ -7,7 +7,9 @@ each handler imports what it runs.
 import argparse
 import dataclasses
 import json
+import os
 
+from bertcnn_tf.choices import EXPLAINED_HEADS
 from bertcnn_tf.choices import POOLING_MODES
 from bertcnn_tf.choices import STRATEGIES
 from bertcnn_tf.choices import TRAINING_PRECISIONS
@@ -169,16 +171,30 @@ def predict_command(args):
     from bertcnn_tf.scoring import predict_file
     from bertcnn_tf.training.runs import load_run
 
+    if getattr(args, "engine", "local") == "beam":
+        if args.explain:
+            raise DataError("--explain runs on the local engine: drop --engine beam, or --explain.")
+        return beam_predict_command(args)
+    if args.saved_model or args.output_format != "jsonl":
+        raise DataError("--saved-model and --output-format are for --engine beam; the local engine scores "
+                        "with the run's Keras model and writes JSON Lines (.gz: gzipped).")
     if bool(args.texts) == bool(args.input):
         raise DataError("Give texts on the command line or --input FILE, not both or neither.")
     if args.resume and not args.output:
         raise DataError("--resume goes on with an --output file: name the one the interrupted run wrote.")
+    if args.explain and args.top_k < 1:
+        raise DataError(f"--top-k must be at least 1, not {args.top_k}.")
+    explain_top_k = args.top_k if args.explain else None
     run = load_run(args.model)
+    if explain_top_k and run.model.head not in EXPLAINED_HEADS:
+        raise DataError(f'--explain needs a head that splits into spans ({", ".join(EXPLAINED_HEADS)}), '
+                        f'not head="{run.model.head}": predict without --explain.')
     if not args.input:
         if run.text_pair_column:
             raise DataError("This model reads sentence pairs: pass them in a file with --input.")
         records = predict(
-            run, args.texts, batch_size=args.batch_size, precision=args.precision, abstain_below=args.abstain_below
+            run, args.texts, batch_size=args.batch_size, precision=args.precision, abstain_below=args.abstain_below,
+            explain_top_k=explain_top_k,
         )
         for text, record in zip(args.texts, records):
             print(json.dumps({"text": text, **record}, ensure_ascii=False))
@@ -188,13 +204,48 @@ def predict_command(args):
         run, args.input, args.output, text_column=config.text_column, text_pair_column=config.text_pair_column,
         id_column=args.id_column, encoding=args.encoding, chunk_rows=args.chunk_rows, batch_size=args.batch_size,
         resume=args.resume, rejects_path=args.rejects, precision=args.precision, abstain_below=args.abstain_below,
-        progress=args.output is not None,
+        progress=args.output is not None, explain_top_k=explain_top_k,
     )
     if args.output:
         resumed = f", resumed after row {summary['resumed_at']:,}" if summary["resumed_at"] else ""
         print(f"wrote {summary['scored']:,} predictions of {summary['rows']:,} rows to {args.output}{resumed}")
         if summary["rejected"]:
             print(f"rejected {summary['rejected']:,} rows (empty text or bad bytes), with their lines: {summary['rejects']}")
+    return 0
+
+
+def beam_predict_command(args):
+    """`bertcnn predict --engine beam`: the file scoring of `predict_command` as a Beam pipeline.
+
+    Everything after `--` goes to Beam as pipeline options (they arrive as
+    `args.texts`: texts to classify come from --input here).
+    """
+    if not (args.input and args.output):
+        raise DataError("--engine beam scores files: give --input FILE_OR_GLOB and --output PREFIX.")
+    if args.resume:
+        raise DataError(
+            "--resume is for --engine local. A Beam runner retries a failed bundle itself, and its shards "
+            "get their final names only when the job succeeds; a job started again scores everything again."
+        )
+    if args.texts and not args.texts[0].startswith("-"):
+        raise DataError(
+            f"with --engine beam, the words after `--` are Beam pipeline options (e.g. --runner DirectRunner), "
+            f"not texts: {args.texts[0]!r}. Put the texts in the --input file."
+        )
+    try:
+        from bertcnn_tf.serving.beam import score_files
+        from bertcnn_tf.serving.beam import summary_text
+    except ImportError as error:
+        raise DataError(f"--engine beam needs Apache Beam ({error}): pip install 'bertcnn_tf[beam]'.") from None
+
+    summary = score_files(
+        args.input, args.output, run_dir=args.model, saved_model=args.saved_model, text_column=args.text_column,
+        text_pair_column=args.text_pair_column, id_column=args.id_column, encoding=args.encoding,
+        batch_size=args.batch_size, chunk_rows=args.chunk_rows, precision=args.precision,
+        abstain_below=args.abstain_below, output_format=args.output_format, rejects_prefix=args.rejects,
+        pipeline_args=args.texts,
+    )
+    print(summary_text(summary))
     return 0
 
 
@@ -326,3 +377,37 @@ def add_training_flags(parser):
         "--static-shapes", action="store_true", default=None,
         help="pad every batch to --sequence-length and drop ragged ends (always on with TPUs)",
     )
+
+
+def explain_command(args):
+    """`bertcnn explain`: an HTML page (or JSON Lines) of the spans behind each label."""
+    from bertcnn_tf.inference import explain
+    from bertcnn_tf.training.runs import load_run
+
+    if bool(args.texts) == bool(args.input):
+        raise DataError("Give texts on the command line or --input FILE, not both or neither.")
+    if args.top_k < 1:
+        raise DataError(f"--top-k must be at least 1, not {args.top_k}.")
+    run = load_run(args.model)
+    if args.input:
+        examples = read_split(args, args.input, training_config_from_run(run, args), require_labels=False)
+    else:
+        if run.text_pair_column:
+            raise DataError("This model reads sentence pairs: pass them in a file with --input.")
+        examples = args.texts
+    try:
+        explanations = explain(run, examples, top_k=args.top_k, label=args.label, batch_size=args.batch_size)
+    except ValueError as error:  # a "cls" head, an unknown --label
+        raise DataError(str(error)) from error
+    if args.output and args.output.endswith((".html", ".htm")):
+        explanations.save_html(args.output, title=f"Why these labels: {os.path.basename(os.path.normpath(args.model))}")
+        print(f"wrote the explanations of {len(explanations):,} texts to {args.output}")
+    elif args.output:
+        from bertcnn_tf.io_utils import atomic_write_text
+
+        atomic_write_text(args.output, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in explanations))
+        print(f"wrote the explanations of {len(explanations):,} texts to {args.output}")
+    else:
+        for item in explanations:
+            print(json.dumps(item, ensure_ascii=False))
+    return 0
