@@ -35,6 +35,11 @@ from bertcnn_tf.layers.masking import masked_mean
 def check_explainable(model):
     """Raises a ValueError naming the fix when `model`'s predictions do not split into spans."""
     head = getattr(model, "head", None)
+    if getattr(model, "window_stride", None) is not None:
+        raise ValueError(
+            "Explaining a model that reads documents in windows (window_stride="
+            f"{model.window_stride}) is not supported yet: explain a model without windows."
+        )
     if head not in EXPLAINED_HEADS:
         raise ValueError(
             f'A head="{head}" model cannot be explained by spans: its one [CLS] vector mixes '

@@ -115,6 +115,8 @@ def load_backbone(
     sequence_length=DEFAULT_SEQUENCE_LENGTH,
     load_weights=True,
     dtype=None,
+    max_document_length=None,
+    window_stride=None,
 ):
     """Loads a `BertBackbone` and a matching preprocessor from any source.
 
@@ -127,6 +129,9 @@ def load_backbone(
         load_weights: bool. `False` builds the architecture with random
             weights.
         dtype: Optional dtype policy for the backbone.
+        max_document_length, window_stride: Cut texts into windows of
+            `sequence_length` tokens, up to this many tokens in all, instead of
+            truncating them (`bertcnn_tf.make_preprocessor`).
 
     Returns:
         `(backbone, preprocessor)`.
@@ -155,4 +160,4 @@ def load_backbone(
             "from this machine: pass a local keras-hub preset or Hugging Face "
             f"BERT directory, or use the offline default ({OFFLINE_INSTALL})."
         ) from error
-    return backbone, make_preprocessor(tokenizer, sequence_length)
+    return backbone, make_preprocessor(tokenizer, sequence_length, max_document_length, window_stride)

@@ -43,21 +43,48 @@ def predict_logits(model, examples, batch_size=32):
     if len(examples) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype="float32")
     features = tokenize_all(examples, model.preprocessor)
-    lengths = features["padding_mask"].sum(axis=1)
-    limit = features["token_ids"].shape[1]
     fixed = fixed_length(model)
-    order = np.argsort(lengths, kind="stable")
     outputs = None
     with detached_preprocessor(model):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = fixed or batch_width(lengths[rows], limit)
-            batch = {name: value[rows, :width] for name, value in features.items()}
+        for rows, batch in length_sorted_batches(features, batch_size, fixed):
             logits = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(batch)), "float32")
             if outputs is None:
-                outputs = np.empty((len(order), logits.shape[-1]), dtype="float32")
+                outputs = np.empty((len(features["token_ids"]), logits.shape[-1]), dtype="float32")
             outputs[rows] = logits
     return outputs
+
+
+def length_sorted_batches(features, batch_size, fixed=None):
+    """`(rows, batch)`: the rows sorted by length, in batches each cut to its own longest.
+
+    Texts (`[n, length]`): `batch_size` texts a batch. Documents in windows
+    (`[n, windows, length]`): as many documents as keep the batch at about
+    `batch_size` windows (at least one), cut to its most windows and its
+    longest window.
+    """
+    mask = features["padding_mask"]
+    if mask.ndim == 2:
+        lengths = mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = fixed or batch_width(lengths[rows], mask.shape[1])
+            yield rows, {name: value[rows, :width] for name, value in features.items()}
+        return
+    window_lengths = mask.sum(axis=2)
+    windows = np.maximum((window_lengths > 0).sum(axis=1), 1)
+    order = np.lexsort((window_lengths.sum(axis=1), windows))
+    start = 0
+    while start < len(order):
+        # Sorted by windows, so the last document of a batch has its most.
+        stop = start + 1
+        while stop < len(order) and (stop + 1 - start) * windows[order[stop]] <= batch_size:
+            stop += 1
+        rows = order[start:stop]
+        most = int(windows[rows].max())
+        width = batch_width(window_lengths[rows].max(axis=1), mask.shape[2])
+        yield rows, {name: value[rows, :most, :width] for name, value in features.items()}
+        start = stop
 
 
 def predict_probabilities(model, examples, multi_label=False, batch_size=32, temperature=1.0):

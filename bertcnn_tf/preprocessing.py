@@ -13,6 +13,7 @@ cut to their own longest text (`trim_to_longest`) and only the cost changes.
 
 import weakref
 
+import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
@@ -21,18 +22,25 @@ from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
 from bertcnn_tf.token_offsets import tokenize_with_offsets
 
 TOKEN_FEATURES = ("token_ids", "segment_ids", "padding_mask")
+# Consecutive windows of a long document share this many tokens by default
+# (`default_window_stride`): 1.09x the document's tokens at 128 a window.
+WINDOW_OVERLAP = 8
 # Batches are cut to their longest text rounded up to this many tokens,
 # which bounds the number of distinct shapes (and so of graph retracings
 # and of XLA compiles).
 LENGTH_STEP = 8
 
 
-def make_preprocessor(tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH):
+def make_preprocessor(tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH, max_document_length=None, window_stride=None):
     """A `BertTextClassifierPreprocessor` that truncates with core ops only.
 
     `truncate="waterfall"` gives the same ids as the default `"round_robin"`
     for single texts, and unlike it emits no `TFText>RoundRobinTrim` op,
     which TF Serving 2.12 to 2.19 cannot run.
+
+    With `max_document_length` (tokens), a `DocumentPreprocessor`: texts
+    are cut into windows of `sequence_length` tokens instead of truncated
+    there, for a `BertCNNClassifier(..., window_stride=...)`.
 
     Example:
     ```python
@@ -45,11 +53,72 @@ def make_preprocessor(tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH):
     preprocessor(["the fox"])["token_ids"]  # [[2, 5, 6, 3, 0, 0, 0, 0]]
     ```
     """
+    if max_document_length is not None:
+        return DocumentPreprocessor(
+            tokenizer=tokenizer,
+            sequence_length=sequence_length,
+            max_document_length=max_document_length,
+            window_stride=window_stride,
+        )
     return keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer=tokenizer,
         sequence_length=sequence_length,
         truncate="waterfall",
     )
+
+
+@keras.saving.register_keras_serializable(package="bertcnn_tf")
+class DocumentPreprocessor(keras_hub.models.BertTextClassifierPreprocessor):
+    """Raw documents → `[batch, windows, sequence_length]` token windows (`make_window_packer`).
+
+    What a windowed `BertCNNClassifier` takes in `fit`, `predict` and
+    `evaluate`. Single texts only: sentence pairs are not windowed.
+
+    Args:
+        tokenizer: A keras-hub `BertTokenizer`.
+        sequence_length: int. Tokens per window, [CLS] and [SEP] included.
+        max_document_length: int. A document's tokens past this are cut.
+        window_stride: int. Tokens between window starts (default:
+            `default_window_stride`, windows sharing `WINDOW_OVERLAP` tokens).
+
+    Example:
+    ```python
+    preprocessor = make_preprocessor(tokenizer, 128, max_document_length=2048)
+    preprocessor(["a long review ..."])["token_ids"].shape  # (1, windows, length)
+    ```
+    """
+
+    def __init__(self, tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH, max_document_length=2048,
+                 window_stride=None, **kwargs):
+        kwargs["truncate"] = "waterfall"
+        super().__init__(tokenizer=tokenizer, sequence_length=sequence_length, **kwargs)
+        self.max_document_length = int(max_document_length)
+        self.window_stride = int(window_stride or default_window_stride(sequence_length))
+        check_window_settings(sequence_length, self.max_document_length, self.window_stride)
+
+    def call(self, x, y=None, sample_weight=None):
+        if isinstance(x, (tuple, list)) and len(x) and isinstance(x[0], (tuple, list)):
+            raise ValueError("Documents are windowed one text at a time: sentence pairs are not supported.")
+        x = x[0] if isinstance(x, tuple) and len(x) == 1 else x
+        texts = tf.reshape(tf.convert_to_tensor(x, tf.string), [-1])
+        features = make_window_packer(self, self.max_document_length, self.window_stride)(texts)
+        return keras.utils.pack_x_y_sample_weight(features, y, sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("truncate", None)
+        config.update({"max_document_length": self.max_document_length, "window_stride": self.window_stride})
+        return config
+
+
+def packer_for(preprocessor, fixed_length=None, with_offsets=False):
+    """`make_window_packer` for a `DocumentPreprocessor` (windows padded to `fixed_length`), else `make_packer`."""
+    if isinstance(preprocessor, DocumentPreprocessor):
+        return make_window_packer(
+            preprocessor, preprocessor.max_document_length, preprocessor.window_stride, with_offsets,
+            fixed_windows=fixed_length is not None,
+        )
+    return make_packer(preprocessor, fixed_length, with_offsets)
 
 
 def make_packer(preprocessor, fixed_length=None, with_offsets=False):
@@ -99,6 +168,90 @@ def make_packer(preprocessor, fixed_length=None, with_offsets=False):
         return packed
 
     return pack
+
+
+def make_window_packer(preprocessor, max_document_length, window_stride, with_offsets=False, fixed_windows=False):
+    """A function `text -> {token_ids, segment_ids, padding_mask}` of `[batch, windows, length]`.
+
+    Documents longer than one window: each text's first `max_document_length`
+    tokens are cut into windows of `sequence_length - 2` tokens that start
+    every `window_stride` tokens (so consecutive windows share
+    `sequence_length - 2 - window_stride`), each packed as `[CLS] ... [SEP]`
+    like a text of its own. A text that fits in one window gives one window,
+    the same as `make_packer`. Rows are padded with empty windows (all-zero
+    `padding_mask`) to the batch's most windows, and windows to their
+    longest. Sentence pairs are not windowed.
+
+    Example:
+    ```python
+    pack = make_window_packer(preprocessor, max_document_length=2048, window_stride=118)
+    pack(tf.constant(["a short text", "a long review ..."]))["token_ids"].shape  # (2, windows, length)
+    ```
+    """
+    tokenizer = preprocessor.tokenizer
+    content = preprocessor.sequence_length - 2
+    check_window_settings(preprocessor.sequence_length, max_document_length, window_stride)
+    most_windows = windows_per_document(max_document_length, preprocessor.sequence_length, window_stride)
+
+    def pack(text):
+        # The offsets path gives keras-hub's ids with pure TF ops, eagerly too.
+        parts = tokenize_with_offsets(tokenizer, valid_utf8(text))
+        windows, counts = _window_rows(parts[0], max_document_length, content, window_stride)
+        packed = _combine([tf.gather(parts[0].values, windows)], tokenizer, None)
+        if with_offsets:
+            for index, name in ((1, "token_begin"), (2, "token_end")):
+                packed[name] = _combine_offsets([tf.gather(parts[index].values, windows)], None)
+        fill = {"token_begin": -1, "token_end": -1}
+        # fixed_windows: as many windows as the longest document can have, and
+        # full-length windows, so that chunks of documents stack.
+        shape = [None, most_windows, preprocessor.sequence_length] if fixed_windows else None
+        return {
+            name: tf.RaggedTensor.from_row_lengths(value, counts).to_tensor(fill.get(name, 0), shape=shape)
+            for name, value in packed.items()
+        }
+
+    return pack
+
+
+def check_window_settings(sequence_length, max_document_length, window_stride):
+    """Raises a ValueError naming the fix for window settings that cannot work."""
+    content = sequence_length - 2
+    if max_document_length < sequence_length:
+        raise ValueError(
+            f"max_document_length={max_document_length} is shorter than one window "
+            f"(sequence_length={sequence_length}): raise it, or leave it out to truncate at the window."
+        )
+    if not 0 < window_stride <= content:
+        raise ValueError(
+            f"window_stride={window_stride} must be between 1 and the window's {content} text tokens "
+            f"(sequence_length - 2): the stride is where the next window starts."
+        )
+
+
+def default_window_stride(sequence_length):
+    """Windows share `WINDOW_OVERLAP` tokens: `sequence_length - 2 - WINDOW_OVERLAP`."""
+    return max(1, sequence_length - 2 - WINDOW_OVERLAP)
+
+
+def windows_per_document(length, sequence_length, window_stride):
+    """How many windows a document of `length` tokens (after truncation) is cut into.
+
+    >>> windows_per_document(100, 128, 118), windows_per_document(127, 128, 118), windows_per_document(2048, 128, 118)
+    (1, 2, 18)
+    """
+    content = sequence_length - 2
+    return 1 + max(0, -(-(length - content) // window_stride))
+
+
+def _window_rows(tokens, max_tokens, content, stride):
+    """Indices into `tokens.values` of every window (`[windows, <=content]`), and windows per row."""
+    lengths = tf.minimum(tokens.row_lengths(), max_tokens)
+    counts = 1 + tf.maximum(tf.constant(0, lengths.dtype), (lengths - content + stride - 1) // stride)
+    offsets = tf.ragged.range(counts) * stride  # each window's start in its document
+    row = offsets.value_rowids()
+    begin = offsets.flat_values + tf.gather(tokens.row_starts(), row)
+    end = tf.minimum(offsets.flat_values + content, tf.gather(lengths, row)) + tf.gather(tokens.row_starts(), row)
+    return tf.ragged.range(begin, end), counts
 
 
 def waterfall_lengths(lengths, budget):
@@ -211,7 +364,7 @@ def traced_tokenizer(preprocessor, segments=1, with_offsets=False):
     if key not in cache:
         # The cached function holds the tokenizer, never the preprocessor,
         # which is this cache's weak key.
-        pack = make_packer(preprocessor, preprocessor.sequence_length, with_offsets)
+        pack = packer_for(preprocessor, preprocessor.sequence_length, with_offsets)
         spec = tf.TensorSpec([None], tf.string)
         cache[key] = tf.function(pack, input_signature=[spec] * segments)
     return cache[key]
@@ -238,13 +391,19 @@ def trim_to_longest(features, step=LENGTH_STEP):
     """Cuts a padded batch down to its longest text, rounded up to `step`.
 
     The heads here give the same logits at any padding, so this only saves
-    work (the seed head, tied to one length, is never trimmed).
+    work (the seed head, tied to one length, is never trimmed). Windows
+    (`[batch, windows, length]`) are cut to the longest window, and to the
+    most windows a document of the batch has.
     """
-    full = tf.shape(features["token_ids"])[1]
-    longest = tf.reduce_max(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1))
+    full = tf.shape(features["token_ids"])[-1]
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=-1)
+    longest = tf.reduce_max(lengths)
     length = tf.minimum(full, (longest + step - 1) // step * step)
     length = tf.maximum(length, 1)
-    return {name: value[:, :length] for name, value in features.items()}
+    if features["token_ids"].shape.rank == 3:
+        windows = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(lengths > 0, tf.int32), axis=-1)), 1)
+        return {name: value[:, :windows, :length] for name, value in features.items()}
+    return {name: value[..., :length] for name, value in features.items()}
 
 
 def pad_to_step(inputs, sequence_length, pad_token_id, step=LENGTH_STEP):

@@ -306,6 +306,13 @@ def add_training_flags(parser):
     add_column_flags(parser)
     parser.add_argument("--backbone", default=TrainingConfig.backbone, help="'offline', a keras-hub preset, or a model directory")
     parser.add_argument("--sequence-length", type=int, default=TrainingConfig.sequence_length)
+    parser.add_argument(
+        "--max-document-length", type=int,
+        help="read texts up to this many tokens, in windows of --sequence-length, instead of truncating them",
+    )
+    parser.add_argument(
+        "--window-stride", type=int, help="tokens between window starts (default: windows share 8 tokens)",
+    )
     parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     parser.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)

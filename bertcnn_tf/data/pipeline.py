@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from bertcnn_tf.preprocessing import LENGTH_STEP
-from bertcnn_tf.preprocessing import make_packer
+from bertcnn_tf.preprocessing import DocumentPreprocessor
+from bertcnn_tf.preprocessing import packer_for
+from bertcnn_tf.preprocessing import windows_per_document
 from bertcnn_tf.preprocessing import pack_inputs
 from bertcnn_tf.preprocessing import trim_to_longest
 
@@ -76,7 +78,8 @@ def make_dataset(
     if training:
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
-    pack = make_packer(preprocessor, preprocessor.sequence_length)
+    pack = packer_for(preprocessor, preprocessor.sequence_length)
+    windowed = isinstance(preprocessor, DocumentPreprocessor)
 
     def preprocess(x, *rest):
         features = pack_inputs(pack, x)
@@ -90,7 +93,21 @@ def make_dataset(
         # `steps_per_epoch=steps_per_epoch(len(examples), batch_size)`.
         dataset = dataset.repeat()
     full_length = fixed_length or static_shapes
-    if training and not full_length:
+    if windowed:
+        # Documents: batches hold about `batch_size` windows, so that memory
+        # and cost follow the real length whatever the longest document.
+        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
+                                    preprocessor.window_stride)
+        if training:
+            boundaries = [w for w in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if w <= most]
+            dataset = dataset.bucket_by_sequence_length(
+                element_length_func=lambda x, *_: real_windows(x),
+                bucket_boundaries=boundaries,
+                bucket_batch_sizes=[max(1, batch_size // (w - 1)) for w in boundaries] + [max(1, batch_size // most)],
+            )
+        else:
+            dataset = dataset.batch(max(1, batch_size // most))
+    elif training and not full_length:
         boundaries = length_buckets(preprocessor.sequence_length)
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda x, *_: tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32)),
@@ -109,9 +126,14 @@ def make_dataset(
     if not training:
         # `unbatch` hides the length; Keras 3.15 hands the second pass over a
         # dataset of unknown length an exhausted iterator, so state it.
-        cardinality = steps_per_epoch(len(examples), batch_size)
+        cardinality = steps_per_epoch(len(examples), max(1, batch_size // most) if windowed else batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
     return dataset.with_options(distribution_options()).prefetch(tf.data.AUTOTUNE)
+
+
+def real_windows(features):
+    """How many windows of a `[windows, length]` document hold tokens."""
+    return tf.reduce_sum(tf.cast(tf.reduce_any(tf.cast(features["padding_mask"], tf.bool), axis=-1), tf.int32))
 
 
 def distribution_options():

@@ -18,6 +18,8 @@ from bertcnn_tf.layers.masked_global_average_pooling import (
 )
 from bertcnn_tf.layers.masked_global_max_pooling import MaskedGlobalMaxPooling1D
 from bertcnn_tf.layers.text_cnn import TextCNN
+from bertcnn_tf.layers.windowed_pooling import WindowedPooling
+from bertcnn_tf.layers.windowed_pooling import WindowsToRows
 
 __all__ = [
     "ClsTokenPooling",
@@ -25,4 +27,6 @@ __all__ = [
     "MaskedGlobalAveragePooling1D",
     "MaskedGlobalMaxPooling1D",
     "TextCNN",
+    "WindowedPooling",
+    "WindowsToRows",
 ]

@@ -6,6 +6,8 @@ from bertcnn_tf.choices import DEFAULT_SEQUENCE_LENGTH
 from bertcnn_tf.choices import HEAD_LEARNING_RATE_MULTIPLIER
 from bertcnn_tf.choices import HEADS
 from bertcnn_tf.layers import ClsTokenPooling
+from bertcnn_tf.layers import WindowedPooling
+from bertcnn_tf.layers import WindowsToRows
 from bertcnn_tf.models.heads import default_dropout
 from bertcnn_tf.models.heads import make_head
 from bertcnn_tf.models.saved_presets import is_saved_task
@@ -56,6 +58,13 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
             uses 0.1 (0.2 for `"seed"`, as in the article).
         activation: Optional activation of the outputs; `None` gives logits,
             `"softmax"` probabilities.
+        window_stride: int or `None`. Read documents longer than one window:
+            the inputs are then `[batch, windows, length]` (a
+            `make_preprocessor(..., max_document_length=N)` makes them), the
+            backbone reads each window, and the head pools over all of a
+            document's windows (`bertcnn_tf.layers.WindowedPooling`); this is
+            where each window starts after the previous one. Not for
+            `"seed"`.
 
     Examples:
 
@@ -105,6 +114,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         with_cls_token=False,
         dropout=None,
         activation=None,
+        window_stride=None,
         **kwargs,
     ):
         if head not in HEADS:
@@ -115,6 +125,12 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
             raise ValueError(
                 'with_cls_token=True would give head="cls" its [CLS] vector '
                 "twice. Pass with_cls_token=False, or another head."
+            )
+        if window_stride is not None and head == "seed":
+            raise ValueError(
+                'head="seed" flattens one fixed-length window, so it cannot pool over a '
+                "document's windows. Use head='cnn' (or 'cls', 'mean', 'max') with "
+                "window_stride, or leave window_stride out."
             )
         sequence_length = None
         if head == "seed":
@@ -155,16 +171,31 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         )
 
         # === Functional Model ===
+        shape = (sequence_length,) if window_stride is None else (None, None)
         inputs = {
-            name: keras.Input(shape=(sequence_length,), dtype="int32", name=name)
+            name: keras.Input(shape=shape, dtype="int32", name=name)
             for name in ("token_ids", "segment_ids", "padding_mask")
         }
-        sequence = backbone(inputs)["sequence_output"]
-        features = self.head_layer(sequence, padding_mask=inputs["padding_mask"])
-        if self.cls_token_layer is not None:
+        if window_stride is None:
+            sequence = backbone(inputs)["sequence_output"]
+            features = self.head_layer(sequence, padding_mask=inputs["padding_mask"])
+            cls_vector = self.cls_token_layer(sequence) if self.cls_token_layer else None
+        else:
+            to_rows = WindowsToRows(dtype=backbone.dtype_policy, name="windows_to_rows")
+            sequence = backbone({name: to_rows(value) for name, value in inputs.items()})["sequence_output"]
+            self.windowed_pooling = WindowedPooling(
+                self.head_layer, window_stride, dtype=backbone.dtype_policy, name="windowed_pooling"
+            )
+            features = self.windowed_pooling(sequence, padding_mask=inputs["padding_mask"])
+            cls_vector = None
+            if self.cls_token_layer is not None:
+                cls_vector = WindowedPooling(
+                    self.cls_token_layer, window_stride, dtype=backbone.dtype_policy, name="windowed_cls_token"
+                )(sequence, padding_mask=inputs["padding_mask"])
+        if cls_vector is not None:
             features = keras.layers.Concatenate(
                 dtype=backbone.dtype_policy, name="head_and_cls_token"
-            )([features, self.cls_token_layer(sequence)])
+            )([features, cls_vector])
         outputs = self.output_dense(self.output_dropout(features))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -177,6 +208,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         self.with_cls_token = with_cls_token
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
+        self.window_stride = window_stride
 
     @property
     def preprocessor(self):
@@ -267,6 +299,8 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         preset,
         load_weights=True,
         sequence_length=DEFAULT_SEQUENCE_LENGTH,
+        max_document_length=None,
+        window_stride=None,
         **kwargs,
     ):
         """Builds a classifier from any backbone source, or reloads a saved one.
@@ -279,7 +313,12 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                 preset name.
             load_weights: bool. `False` gives random weights.
             sequence_length: int. For a new classifier: the preprocessor's
-                longest input in tokens.
+                longest input in tokens (with `max_document_length`: a window's).
+            max_document_length: int or `None`. For a new classifier: cut
+                texts into windows, up to this many tokens, instead of
+                truncating them at `sequence_length`.
+            window_stride: int or `None`. Tokens between window starts
+                (default: windows share 8 tokens).
             **kwargs: Constructor arguments (`num_classes`, `head`, ...).
         """
         if is_saved_task(preset, cls):
@@ -289,8 +328,12 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
             sequence_length=sequence_length,
             load_weights=load_weights,
             dtype=kwargs.pop("dtype", None),
+            max_document_length=max_document_length,
+            window_stride=window_stride,
         )
         kwargs.setdefault("preprocessor", preprocessor)
+        if max_document_length is not None:
+            kwargs.setdefault("window_stride", preprocessor.window_stride)
         return cls(backbone=backbone, **kwargs)
 
     def get_config(self):
@@ -305,6 +348,7 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                 "with_cls_token": self.with_cls_token,
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
+                "window_stride": self.window_stride,
             }
         )
         return config

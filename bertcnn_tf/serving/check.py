@@ -143,7 +143,7 @@ def _step(report, name, check, *args):
 def check_signatures(session, card):
     """Both signatures have the inputs and outputs the model card implies."""
     text_inputs = [TEXT_INPUT] + ([PAIR_INPUT] if card["text_pair"] else [])
-    token_shape = [None, card["fixed_sequence_length"]]
+    token_shape = [None, None, None] if card.get("window_stride") else [None, card["fixed_sequence_length"]]
     expected_inputs = {
         SERVING_SIGNATURE: {key: ("DT_STRING", [None]) for key in text_inputs},
         TOKENS_SIGNATURE: {key: ("DT_INT32", token_shape) for key in TOKEN_FEATURES},

@@ -18,6 +18,7 @@ from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.preprocessing import make_packer
+from bertcnn_tf.preprocessing import packer_for
 from bertcnn_tf.preprocessing import pad_to_step
 from bertcnn_tf.preprocessing import trim_to_longest
 from bertcnn_tf.preprocessing import valid_utf8
@@ -39,8 +40,8 @@ class ExportError(RuntimeError):
 
 
 def explainable(model):
-    """Whether the export gets an `explain` signature: every head but `"cls"`."""
-    return getattr(model, "head", None) in attribution.EXPLAINED_HEADS
+    """Whether the export gets an `explain` signature: every head but `"cls"`, without windows."""
+    return getattr(model, "head", None) in attribution.EXPLAINED_HEADS and getattr(model, "window_stride", None) is None
 
 
 def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
@@ -58,7 +59,8 @@ def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
             f"the model has {model.output_shape[-1]} outputs but the run has {len(run.labels)} labels"
         )
     length = fixed_length(model)
-    pack = make_packer(preprocessor, length)
+    pack = packer_for(preprocessor, length)
+    windowed = getattr(model, "window_stride", None) is not None
     from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
 
     def decide(outputs):
@@ -69,6 +71,8 @@ def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
     def classify(inputs):
         if length:  # one fixed width: nothing to trim
             return decide(logits_or_empty(call_model, inputs, len(run.labels)))
+        if windowed:  # documents in windows: cut to the request's most windows and longest window
+            return decide(logits_or_empty(call_model, trim_to_longest(inputs), len(run.labels)))
         if jit_compile:
             # Widths in steps, so that every part's shape is one the warmup compiled.
             inputs = pad_to_step(inputs, preprocessor.sequence_length, preprocessor.tokenizer.pad_token_id)
@@ -95,7 +99,7 @@ def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
     archive.add_endpoint(
         TOKENS_SIGNATURE,
         predict_tokens,
-        input_signature=[tf.TensorSpec([None, length], tf.int32, name=key) for key in TOKEN_FEATURES],
+        input_signature=[tf.TensorSpec(token_shape(model), tf.int32, name=key) for key in TOKEN_FEATURES],
     )
     if explainable(model):
         archive.add_endpoint(
@@ -104,6 +108,11 @@ def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
             input_signature=[tf.TensorSpec([None], tf.string, name=key) for key in text_keys],
         )
     return archive
+
+
+def token_shape(model):
+    """The `predict_tokens` inputs' shape: `[batch, length]`, or `[batch, windows, length]` for documents."""
+    return list(model.input["token_ids"].shape)
 
 
 def make_explainer(run, top_k):

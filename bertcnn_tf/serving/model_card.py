@@ -54,6 +54,9 @@ def model_card(run, model_name, ops, run_dir=None, jit_compile=False, explain_to
         "compute_dtype": compute_dtype(model),
         "sequence_length": preprocessor.sequence_length,
         "fixed_sequence_length": fixed_length(model),
+        # Documents in windows of sequence_length tokens (null: truncated there).
+        "max_document_length": getattr(preprocessor, "max_document_length", None),
+        "window_stride": getattr(model, "window_stride", None),
         "truncate": preprocessor.truncate,
         "text_pair": bool(run.text_pair_column),
         "labels": list(run.labels),

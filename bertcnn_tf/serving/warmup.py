@@ -28,7 +28,9 @@ def write_warmup_requests(path, run, model_name, jit_compile=False):
     every single-text shape before the first real request.
     """
     preprocessor = run.model.preprocessor
-    long_text = " ".join(["warm"] * preprocessor.sequence_length)
+    # The longest input: a window, or for documents in windows, the most tokens a document keeps.
+    longest = getattr(preprocessor, "max_document_length", None) or preprocessor.sequence_length
+    long_text = " ".join(["warm"] * longest)
     texts = [*WARMUP_TEXTS, long_text]
     text_keys = text_input_names(bool(run.text_pair_column))
     columns = {key: texts for key in text_keys}

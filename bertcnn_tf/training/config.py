@@ -41,6 +41,8 @@ class TrainingConfig:
     backbone: str = "offline"
     head: str = "cnn"
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH
+    max_document_length: int = None  # tokens: cut longer texts into windows of sequence_length, not truncate
+    window_stride: int = None  # tokens between window starts; default: windows share 8 tokens
     epochs: int = 3
     batch_size: int = 32  # per replica: the global batch is this × the replicas
     learning_rate: float = 5e-5

@@ -70,6 +70,8 @@ def build_classifier(config, num_classes):
         config.backbone,
         num_classes=num_classes,
         sequence_length=config.sequence_length,
+        max_document_length=config.max_document_length,
+        window_stride=config.window_stride,
         head=config.head,
         dropout=config.dropout,
         dtype=None if config.precision == "float32" else config.precision,

@@ -1,0 +1,134 @@
+"""Documents longer than a window: windows by hand, one-window identity, batch and padding
+invariance, a planted token after token 2,000, training, and the SavedModel."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import quick_config
+from conftest import tiny_backbone
+from conftest import tiny_tokenizer
+
+import bertcnn_tf
+from bertcnn_tf.inference import predict_logits
+from bertcnn_tf.preprocessing import make_window_packer
+from bertcnn_tf.preprocessing import windows_per_document
+from bertcnn_tf.serving.check import check_serving
+from bertcnn_tf.serving.model_card import read_model_card
+
+WINDOW, STRIDE = 8, 4  # 6 text tokens a window, consecutive windows share 2
+
+
+def windowed_classifier(head="cnn", max_document_length=64, window_stride=STRIDE, seed=0, **kwargs):
+    preprocessor = bertcnn_tf.make_preprocessor(tiny_tokenizer(), WINDOW, max_document_length, window_stride)
+    return bertcnn_tf.BertCNNClassifier(
+        tiny_backbone(seed=seed), num_classes=2, preprocessor=preprocessor, head=head, filters=8,
+        window_stride=preprocessor.window_stride, **kwargs,
+    )
+
+
+def flat_twin(classifier, sequence_length=WINDOW, **kwargs):
+    """The same weights reading one window of `sequence_length` (truncating)."""
+    twin = bertcnn_tf.BertCNNClassifier(
+        tiny_backbone(), num_classes=2, preprocessor=bertcnn_tf.make_preprocessor(tiny_tokenizer(), sequence_length),
+        head=classifier.head, filters=8, **kwargs,
+    )
+    twin.set_weights(classifier.get_weights())
+    return twin
+
+
+def test_windows_computed_by_hand_agree_with_the_packer():
+    preprocessor = bertcnn_tf.make_preprocessor(tiny_tokenizer(), WINDOW, max_document_length=12, window_stride=STRIDE)
+    text = "the movie was great ! loved it , great fun not boring at all"
+    ids = [int(i) for i in tiny_tokenizer()(tf.constant([text]))[0]][:12]  # cut at max_document_length
+    cls, sep = 2, 3
+    expected = [[cls, *ids[start : start + WINDOW - 2], sep] for start in range(0, len(ids), STRIDE)
+                if start == 0 or start + WINDOW - 2 - STRIDE < len(ids)]
+    packed = make_window_packer(preprocessor, 12, STRIDE)(tf.constant([text]))
+    found = [[int(t) for t, m in zip(row, mask) if m] for row, mask in zip(packed["token_ids"][0].numpy(),
+                                                                          packed["padding_mask"][0].numpy())]
+    assert found == expected
+    assert len(found) == windows_per_document(12, WINDOW, STRIDE) == 3
+    # A text that fits in one window is one window: what the plain preprocessor gives.
+    short = make_window_packer(preprocessor, 12, STRIDE)(tf.constant(["loved it"]))["token_ids"].numpy()
+    assert short.shape[:2] == (1, 1)
+
+
+@pytest.mark.parametrize("head, options", [("cnn", {}), ("cnn", {"pooling": "max_mean", "with_cls_token": True}),
+                                           ("mean", {}), ("max", {}), ("cls", {})])
+def test_a_text_in_one_window_gives_todays_result(head, options):
+    classifier = windowed_classifier(head=head, **options)
+    texts = ["the movie", "bad plot !", ""]
+    np.testing.assert_allclose(
+        classifier.predict(texts, verbose=0), flat_twin(classifier, **options).predict(texts, verbose=0), atol=1e-5
+    )
+
+
+def test_logits_do_not_depend_on_batching_windows_or_padding():
+    classifier = windowed_classifier(max_document_length=256)
+    document = "the movie was great ! loved it , great fun not boring at all " * 4
+    others = ["ok", document * 3, "late delivery , refund please " * 7]
+    alone = predict_logits(classifier, bertcnn_tf.Examples.unlabelled([document]))
+    for batch_size in (1, 4, 64):
+        mixed = predict_logits(classifier, bertcnn_tf.Examples.unlabelled(others + [document]), batch_size=batch_size)
+        np.testing.assert_allclose(mixed[-1], alone[0], atol=1e-5)
+    # The model itself, given the same document padded with empty windows and longer windows.
+    features = make_window_packer(classifier.preprocessor, 256, STRIDE)(tf.constant([document]))
+    padded = {name: tf.pad(value, [[0, 0], [0, 3], [0, 5]]) for name, value in features.items()}
+    np.testing.assert_allclose(classifier(features), classifier(padded), atol=1e-5)
+
+
+def test_the_seed_head_refuses_windows():
+    with pytest.raises(ValueError, match='head="seed".*window'):
+        windowed_classifier(head="seed")
+
+
+def test_a_planted_token_after_token_2000_is_found_with_windows_and_missed_by_truncation():
+    classifier = windowed_classifier(max_document_length=4096, seed=1)
+    rng = np.random.default_rng(0)
+    fillers = ["the", "a", "movie", "film", "plot", "it", "was"]
+    texts, labels = [], []
+    for i in range(96):
+        words = list(rng.choice(fillers, size=rng.integers(3, 12)))
+        if i % 2:
+            words.insert(int(rng.integers(0, len(words) + 1)), "refund")
+        texts.append(" ".join(words))
+        labels.append(i % 2)
+    classifier.compile(optimizer=tf.keras.optimizers.Adam(3e-3))
+    classifier.fit(texts, np.array(labels), batch_size=16, epochs=25, verbose=0)
+    filler = " ".join(rng.choice(fillers, size=3000))
+    words = filler.split()
+    needle = " ".join(words[:2500] + ["refund"] + words[2500:2999])
+    assert len(tiny_tokenizer()(tf.constant([needle]))[0]) == 3000
+    windowed = predict_logits(classifier, bertcnn_tf.Examples.unlabelled([needle, filler])).argmax(axis=1)
+    truncated = flat_twin(classifier, sequence_length=128).predict([needle], verbose=0).argmax(axis=1)
+    assert windowed.tolist() == [1, 0]  # found, and no false alarm on the same filler without it
+    assert truncated.tolist() == [0]  # the first 126 tokens hold no "refund"
+
+
+def test_a_100000_word_text_is_cut_at_the_document_cap():
+    classifier = windowed_classifier(max_document_length=64)
+    huge = " ".join(["movie"] * 100_000)
+    features = make_window_packer(classifier.preprocessor, 64, STRIDE)(tf.constant([huge]))
+    assert features["token_ids"].shape[1] == windows_per_document(64, WINDOW, STRIDE)
+    assert np.isfinite(predict_logits(classifier, bertcnn_tf.Examples.unlabelled([huge]))).all()
+
+
+def test_train_predict_and_serve_documents(tiny_preset, tmp_path):
+    rows = [("the movie was great ! " * 6, "good"), ("awful plot , bad actors " * 6, "bad")] * 8
+    examples = bertcnn_tf.Examples(texts=[t for t, _ in rows], labels=[[label] for _, label in rows])
+    config = quick_config(tiny_preset, sequence_length=16, max_document_length=96, epochs=1)
+    run, _ = bertcnn_tf.train(examples, str(tmp_path / "run"), config)
+    loaded = bertcnn_tf.load_run(str(tmp_path / "run"))
+    assert loaded.model.window_stride == 6 and loaded.model.preprocessor.max_document_length == 96
+    texts = ["the movie was great ! " * 10, "bad actors"]
+    predictions = bertcnn_tf.predict(loaded, texts)
+    np.testing.assert_allclose(
+        [list(p["probabilities"].values()) for p in predictions],
+        [list(p["probabilities"].values()) for p in bertcnn_tf.predict(run, texts)], atol=1e-5,
+    )
+    path = bertcnn_tf.export_for_serving(str(tmp_path / "run"), tmp_path / "served")
+    card = read_model_card(path)
+    assert (card["max_document_length"], card["window_stride"], card["explain_top_k"]) == (96, 6, None)
+    report = check_serving(path)  # the C++ loader; bad inputs include a 10,000-word text
+    assert report["bad_inputs"]["10,000 words"] == "ok"
+
