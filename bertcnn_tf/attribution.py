@@ -29,17 +29,13 @@ from bertcnn_tf import postprocessing
 from bertcnn_tf.choices import EXPLAINED_HEADS
 from bertcnn_tf.layers.masking import masked_max
 from bertcnn_tf.layers.masking import masked_mean
+from bertcnn_tf.layers.windowed_pooling import owned_positions
 
 
 
 def check_explainable(model):
     """Raises a ValueError naming the fix when `model`'s predictions do not split into spans."""
     head = getattr(model, "head", None)
-    if getattr(model, "window_stride", None) is not None:
-        raise ValueError(
-            "Explaining a model that reads documents in windows (window_stride="
-            f"{model.window_stride}) is not supported yet: explain a model without windows."
-        )
     if head not in EXPLAINED_HEADS:
         raise ValueError(
             f'A head="{head}" model cannot be explained by spans: its one [CLS] vector mixes '
@@ -48,49 +44,70 @@ def check_explainable(model):
         )
 
 
-def head_features(model, sequence, padding_mask):
+def head_features(model, sequence, padding_mask, documents=None):
     """`(features, blocks)`: the `Dense` layer's input, and where each of its columns came from.
 
     `blocks` lists `(kind, kernel_size, values)`: `"max"` blocks hold the
     `[batch, time, width]` map whose masked max over time is the block's
     features, `"mean"` blocks the map whose masked mean is, `"pair_max"` the
     seed head's map (max over position pairs, flattened) and `"cls"` the
-    [CLS] vector.
+    [CLS] vector. For documents in windows, `sequence` and `padding_mask`
+    are the windows as rows, `documents` the `(count, windows, counted
+    positions)` of `WindowedPooling`, and every map is laid out per
+    document, its windows one after the other (`[batch, windows * length, width]`).
     """
     head = model.head_layer
+    pooling_mask = padding_mask
+
+    def per_document(values):
+        return values if documents is None else tf.reshape(values, [documents[0], -1, values.shape[-1]])
+
+    if documents is not None:
+        pooling_mask = documents[2]
     blocks = []
     if model.head == "cnn":
         for size, feature_map in zip(head.kernel_sizes, head.feature_maps(sequence, padding_mask)):
+            feature_map = per_document(feature_map)
             if head.pooling in ("max", "max_mean"):
-                blocks.append(("max", size, feature_map, masked_max(feature_map, padding_mask)))
+                blocks.append(("max", size, feature_map, masked_max(feature_map, pooling_mask)))
             if head.pooling in ("mean", "max_mean"):
-                blocks.append(("mean", size, feature_map, masked_mean(feature_map, padding_mask)))
+                blocks.append(("mean", size, feature_map, masked_mean(feature_map, pooling_mask)))
     elif model.head in ("max", "mean"):
         pool = masked_max if model.head == "max" else masked_mean
-        blocks.append((model.head, 1, sequence, pool(sequence, padding_mask)))
+        stitched = per_document(sequence)
+        blocks.append((model.head, 1, stitched, pool(stitched, pooling_mask)))
     elif model.head == "seed":
         feature_map = head.feature_map(sequence, padding_mask)
         blocks.append(("pair_max", head.kernel_size, feature_map, head.flatten(head.pooling(feature_map))))
     else:
         check_explainable(model)
     if model.cls_token_layer is not None:
-        blocks.append(("cls", 0, None, model.cls_token_layer(sequence)))
+        cls_vector = sequence[:, 0, :]
+        if documents is not None:  # the windows' mean, as WindowedPooling takes it
+            count, windows, _ = documents
+            has_tokens = tf.reduce_any(tf.cast(tf.reshape(padding_mask, [count, windows, -1]), tf.bool), axis=-1)
+            cls_vector = masked_mean(tf.reshape(cls_vector, [count, windows, cls_vector.shape[-1]]), has_tokens)
+        blocks.append(("cls", 0, cls_vector, cls_vector))
     features = tf.concat([block[-1] for block in blocks], axis=-1)
-    return features, [block[:3] for block in blocks]
+    return features, [block[:3] for block in blocks], pooling_mask
 
 
-def window_ranges(kernel_sizes, length):
+def window_ranges(kernel_sizes, length, segment_length=None):
     """int32 `[windows]` first and past-the-end token positions of every window, and its kernel size.
 
     Window `branch * length + t` is the one behind position t of that
     branch: for kernel size k (`"same"` padding) tokens `t - (k - 1) // 2` to
-    `t + k // 2`, clipped to the sequence.
+    `t + k // 2`, clipped to the sequence, or to the backbone window of
+    `segment_length` positions that t is in (documents in windows).
     """
     positions = tf.range(length)
+    segment_length = length if segment_length is None else segment_length
+    first = positions // segment_length * segment_length
+    last = tf.minimum(first + segment_length, length)
     starts, stops, sizes = [], [], []
     for size in kernel_sizes:
-        starts.append(tf.maximum(positions - (size - 1) // 2, 0))
-        stops.append(tf.minimum(positions + size // 2 + 1, length))
+        starts.append(tf.maximum(positions - (size - 1) // 2, first))
+        stops.append(tf.minimum(positions + size // 2 + 1, last))
         sizes.append(tf.fill([length], size))
     return tf.concat(starts, 0), tf.concat(stops, 0), tf.concat(sizes, 0)
 
@@ -138,16 +155,20 @@ def forward(model, inputs):
     (`head_features`) and the `padding_mask`.
     """
     check_explainable(model)
-    padding_mask = inputs["padding_mask"]
-    sequence = model.backbone(
-        {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}, training=False
-    )["sequence_output"]
-    features, blocks = head_features(model, sequence, padding_mask)
+    tokens = {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+    documents = None
+    if getattr(model, "window_stride", None) is not None:  # [batch, windows, length]: windows as rows
+        shape = tf.shape(tokens["token_ids"])
+        counted = tf.reshape(owned_positions(tokens["padding_mask"], model.window_stride), [shape[0], -1])
+        documents = (shape[0], shape[1], counted)
+        tokens = {name: tf.reshape(value, [-1, shape[2]]) for name, value in tokens.items()}
+    sequence = model.backbone(tokens, training=False)["sequence_output"]
+    features, blocks, pooling_mask = head_features(model, sequence, tokens["padding_mask"], documents)
     return {
         "outputs": tf.cast(model.output_dense(features), tf.float32),
-        "sequence": sequence,
         "blocks": blocks,
-        "padding_mask": padding_mask,
+        "padding_mask": pooling_mask,
+        "window_length": tf.shape(tokens["token_ids"])[-1],
     }
 
 
@@ -155,11 +176,9 @@ def rows_of(passed, rows):
     """`forward`'s result for the rows `rows` (one row may be taken more than once)."""
     return {
         "outputs": tf.gather(passed["outputs"], rows),
-        "sequence": tf.gather(passed["sequence"], rows),
-        "blocks": [
-            (kind, size, None if values is None else tf.gather(values, rows)) for kind, size, values in passed["blocks"]
-        ],
+        "blocks": [(kind, size, tf.gather(values, rows)) for kind, size, values in passed["blocks"]],
         "padding_mask": tf.gather(passed["padding_mask"], rows),
+        "window_length": passed["window_length"],
     }
 
 
@@ -195,7 +214,7 @@ def split_score(model, passed, class_ids=None, multi_label=False, temperature=1.
         `window_stop`, `window_kernel_size` (`[windows]`).
         `bias + cls_token + sum(windows) == score` up to float rounding.
     """
-    outputs, sequence, padding_mask = passed["outputs"], passed["sequence"], passed["padding_mask"]
+    outputs, padding_mask = passed["outputs"], passed["padding_mask"]
     scores = postprocessing.logits(outputs, multi_label, from_logits)
     if class_ids is None:
         class_ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
@@ -207,7 +226,7 @@ def split_score(model, passed, class_ids=None, multi_label=False, temperature=1.
     score = picked / tf.gather(temperatures, class_ids)
 
     kernel, bias = score_weights(model, class_ids, multi_label, temperature)
-    length = tf.shape(sequence)[1]
+    length = tf.shape(padding_mask)[1]
     mask = tf.cast(padding_mask, tf.float32)
     real_tokens = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
     kernel_sizes, window_parts = [], {}
@@ -215,7 +234,7 @@ def split_score(model, passed, class_ids=None, multi_label=False, temperature=1.
     column = 0
     for kind, size, values in passed["blocks"]:
         if kind == "cls":
-            cls_vector = tf.cast(sequence[:, 0, :], tf.float32)
+            cls_vector = tf.cast(values, tf.float32)
             width = cls_vector.shape[-1]
             cls_token += tf.reduce_sum(cls_vector * kernel[:, column : column + width], axis=-1)
             column += width
@@ -248,7 +267,7 @@ def split_score(model, passed, class_ids=None, multi_label=False, temperature=1.
         window_parts[size] = window_parts.get(size, 0.0) + per_window
         if size not in kernel_sizes:
             kernel_sizes.append(size)
-    start, stop, sizes = window_ranges(kernel_sizes, length)
+    start, stop, sizes = window_ranges(kernel_sizes, length, passed["window_length"])
     return {
         "outputs": outputs,
         "class_ids": class_ids,
@@ -281,9 +300,11 @@ def top_evidence(parts, inputs, top_k):
         -1 where a row has fewer windows with text), `segment` (0: the text,
         1: its pair, -1) and `kernel_size` (0), all `[batch, top_k]` but `rest`.
     """
-    token_begin = tf.cast(inputs["token_begin"], tf.int32)
-    token_end = tf.cast(inputs["token_end"], tf.int32)
-    segment_ids = tf.cast(inputs["segment_ids"], tf.int32)
+    rows = tf.shape(parts["windows"])[0]
+    # Documents in windows: their windows one after the other, as `forward` lays them out.
+    token_begin, token_end, segment_ids = (
+        tf.reshape(tf.cast(inputs[name], tf.int32), [rows, -1]) for name in ("token_begin", "token_end", "segment_ids")
+    )
     is_text = token_begin >= 0
     windows = parts["windows"]
     start, stop = parts["window_start"], parts["window_stop"]

@@ -31,6 +31,7 @@ from bertcnn_tf.data.files import Examples
 from bertcnn_tf.explanation_report import render_page
 from bertcnn_tf.io_utils import atomic_write_text
 from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.preprocessing import length_sorted_batches
 from bertcnn_tf.preprocessing import tokenize_all
 
 SEGMENTS = ("text", "text_pair")
@@ -120,15 +121,10 @@ def explain_texts(
     if len(examples) == 0:
         return Explanations()
     features = tokenize_all(examples, model.preprocessor, with_offsets=True)
-    lengths = features["padding_mask"].sum(axis=1)
-    order = np.argsort(lengths, kind="stable")
-    fixed = fixed_length(model)
     explain_batch = _batch_explainer(model, setting, top_k)
     results = [None] * len(examples)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        width = fixed or int(max(1, lengths[rows].max()))
-        batch = {name: tf.constant(value[rows, :width]) for name, value in features.items()}
+    for rows, batch in length_sorted_batches(features, batch_size, fixed_length(model)):
+        batch = {name: tf.constant(value) for name, value in batch.items()}
         classes = None if asked is None else tf.constant(asked[rows], tf.int32)
         for row, found in zip(rows, explain_batch(batch, classes)):
             results[row] = found

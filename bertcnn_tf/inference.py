@@ -15,20 +15,9 @@ from bertcnn_tf.explanations import explain_texts
 from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.preprocessing import detached_preprocessor
 from bertcnn_tf.preprocessing import fixed_length
+from bertcnn_tf.preprocessing import length_sorted_batches
 from bertcnn_tf.preprocessing import tokenize_all
 from bertcnn_tf.training.runs import as_run
-
-
-def batch_width(lengths, limit):
-    """The batch's longest text (at least 1, at most `limit`).
-
-    `predict_logits` cuts each sorted batch to its exact longest: sorted
-    neighbours differ by a token or two, and rounding up to `LENGTH_STEP`, as
-    training does to bound its shapes, ran about 10% slower on sst2
-    sentences. The predict function is traced with relaxed shapes, so new
-    widths do not retrace it.
-    """
-    return int(min(limit, max(1, int(lengths.max()))))
 
 
 def predict_logits(model, examples, batch_size=32):
@@ -52,39 +41,6 @@ def predict_logits(model, examples, batch_size=32):
                 outputs = np.empty((len(features["token_ids"]), logits.shape[-1]), dtype="float32")
             outputs[rows] = logits
     return outputs
-
-
-def length_sorted_batches(features, batch_size, fixed=None):
-    """`(rows, batch)`: the rows sorted by length, in batches each cut to its own longest.
-
-    Texts (`[n, length]`): `batch_size` texts a batch. Documents in windows
-    (`[n, windows, length]`): as many documents as keep the batch at about
-    `batch_size` windows (at least one), cut to its most windows and its
-    longest window.
-    """
-    mask = features["padding_mask"]
-    if mask.ndim == 2:
-        lengths = mask.sum(axis=1)
-        order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = fixed or batch_width(lengths[rows], mask.shape[1])
-            yield rows, {name: value[rows, :width] for name, value in features.items()}
-        return
-    window_lengths = mask.sum(axis=2)
-    windows = np.maximum((window_lengths > 0).sum(axis=1), 1)
-    order = np.lexsort((window_lengths.sum(axis=1), windows))
-    start = 0
-    while start < len(order):
-        # Sorted by windows, so the last document of a batch has its most.
-        stop = start + 1
-        while stop < len(order) and (stop + 1 - start) * windows[order[stop]] <= batch_size:
-            stop += 1
-        rows = order[start:stop]
-        most = int(windows[rows].max())
-        width = batch_width(window_lengths[rows].max(axis=1), mask.shape[2])
-        yield rows, {name: value[rows, :most, :width] for name, value in features.items()}
-        start = stop
 
 
 def predict_probabilities(model, examples, multi_label=False, batch_size=32, temperature=1.0):

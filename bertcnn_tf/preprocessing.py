@@ -387,6 +387,51 @@ def tokenize_all(examples, preprocessor, chunk=1024, with_offsets=False):
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
+def batch_width(lengths, limit):
+    """The batch's longest text (at least 1, at most `limit`).
+
+    `length_sorted_batches` cuts each sorted batch to its exact longest: sorted
+    neighbours differ by a token or two, and rounding up to `LENGTH_STEP`, as
+    training does to bound its shapes, ran about 10% slower on sst2
+    sentences. The predict function is traced with relaxed shapes, so new
+    widths do not retrace it.
+    """
+    return int(min(limit, max(1, int(lengths.max()))))
+
+
+def length_sorted_batches(features, batch_size, fixed=None):
+    """`(rows, batch)`: the rows sorted by length, in batches each cut to its own longest.
+
+    Texts (`[n, length]`): `batch_size` texts a batch. Documents in windows
+    (`[n, windows, length]`): as many documents as keep the batch at about
+    `batch_size` windows (at least one), cut to its most windows and its
+    longest window.
+    """
+    mask = features["padding_mask"]
+    if mask.ndim == 2:
+        lengths = mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = fixed or batch_width(lengths[rows], mask.shape[1])
+            yield rows, {name: value[rows, :width] for name, value in features.items()}
+        return
+    window_lengths = mask.sum(axis=2)
+    windows = np.maximum((window_lengths > 0).sum(axis=1), 1)
+    order = np.lexsort((window_lengths.sum(axis=1), windows))
+    start = 0
+    while start < len(order):
+        # Sorted by windows, so the last document of a batch has its most.
+        stop = start + 1
+        while stop < len(order) and (stop + 1 - start) * windows[order[stop]] <= batch_size:
+            stop += 1
+        rows = order[start:stop]
+        most = int(windows[rows].max())
+        width = batch_width(window_lengths[rows].max(axis=1), mask.shape[2])
+        yield rows, {name: value[rows, :most, :width] for name, value in features.items()}
+        start = stop
+
+
 def trim_to_longest(features, step=LENGTH_STEP):
     """Cuts a padded batch down to its longest text, rounded up to `step`.
 

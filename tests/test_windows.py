@@ -128,7 +128,26 @@ def test_train_predict_and_serve_documents(tiny_preset, tmp_path):
     )
     path = bertcnn_tf.export_for_serving(str(tmp_path / "run"), tmp_path / "served")
     card = read_model_card(path)
-    assert (card["max_document_length"], card["window_stride"], card["explain_top_k"]) == (96, 6, None)
+    assert (card["max_document_length"], card["window_stride"], card["explain_top_k"]) == (96, 6, 5)
     report = check_serving(path)  # the C++ loader; bad inputs include a 10,000-word text
-    assert report["bad_inputs"]["10,000 words"] == "ok"
+    assert report["bad_inputs"]["10,000 words"] == "ok" and report["bad_inputs"]["explain: 10,000 words"] == "ok"
+    assert "explain" in report["passed"]  # the served spans equal Python's, offsets into the whole document
 
+
+
+@pytest.mark.parametrize("head, options", [("cnn", {}), ("cnn", {"pooling": "max_mean", "with_cls_token": True}),
+                                           ("mean", {}), ("max", {})])
+def test_explaining_a_document_adds_up_with_spans_anywhere_in_it(head, options):
+    classifier = windowed_classifier(head=head, max_document_length=256, **options)
+    document = "the movie was great ! " * 3 + "awful plot , bad actors " * 3 + "loved it , great fun"
+    texts = [document, "bad plot", document + " late delivery"]
+    logits = predict_logits(classifier, bertcnn_tf.Examples.unlabelled(texts))
+    for item, row in zip(classifier.explain(texts, top_k=40), logits):
+        score = row[int(item["label"])] - row.mean()
+        assert item["score"] == pytest.approx(float(score), abs=1e-4)
+        total = item["bias"] + item.get("cls_token", 0.0) + sum(s["contribution"] for s in item["evidence"]) + item["rest"]
+        assert total == pytest.approx(item["score"], abs=1e-4)
+        for span in item["evidence"]:
+            assert item["text"][span["start"] : span["end"]] == span["text"]
+    # Evidence reaches past the first window.
+    assert max(span["end"] for span in classifier.explain([document], top_k=40)[0]["evidence"]) > 40

@@ -17,7 +17,6 @@ from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import TOKEN_FEATURES
 from bertcnn_tf.preprocessing import fixed_length
-from bertcnn_tf.preprocessing import make_packer
 from bertcnn_tf.preprocessing import packer_for
 from bertcnn_tf.preprocessing import pad_to_step
 from bertcnn_tf.preprocessing import trim_to_longest
@@ -40,8 +39,8 @@ class ExportError(RuntimeError):
 
 
 def explainable(model):
-    """Whether the export gets an `explain` signature: every head but `"cls"`, without windows."""
-    return getattr(model, "head", None) in attribution.EXPLAINED_HEADS and getattr(model, "window_stride", None) is None
+    """Whether the export gets an `explain` signature: every head but `"cls"`."""
+    return getattr(model, "head", None) in attribution.EXPLAINED_HEADS
 
 
 def build_archive(run, jit_compile=False, explain_top_k=EXPLAIN_TOP_K):
@@ -124,7 +123,7 @@ def make_explainer(run, top_k):
     """
     model = run.model
     length = fixed_length(model)
-    pack = make_packer(model.preprocessor, length, with_offsets=True)
+    pack = packer_for(model.preprocessor, length, with_offsets=True)
     from_logits = not postprocessing.outputs_are_probabilities(model, run.multi_label)
     specs = explain_output_specs(top_k)
 
