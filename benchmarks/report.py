@@ -16,6 +16,7 @@ from benchmarks.accuracy_tables import accuracy_section
 from benchmarks.agreement import agreement_section
 from benchmarks.faithfulness_tables import faithfulness_section
 from benchmarks.linear_probe_tables import linear_probe_section
+from benchmarks.long_documents_tables import long_documents_section
 from benchmarks.markdown import read_section
 from benchmarks.markdown import replace_section
 from benchmarks.memory_tables import memory_section
@@ -25,6 +26,7 @@ from benchmarks.readme_table import readme_results
 from benchmarks.results import FAITHFULNESS
 from benchmarks.results import HEAD_COST
 from benchmarks.results import LINEAR_PROBE
+from benchmarks.results import LONG_DOCUMENTS
 from benchmarks.results import MEMORY
 from benchmarks.results import RESULTS_DIR
 from benchmarks.results import SCALING
@@ -51,7 +53,7 @@ README_SECTION = "results"
 
 def read_all(results_dir=RESULTS_DIR):
     """Every benchmark's results: {"accuracy" and "folds" (as `setups.read_runs` gives them),
-    "speed", "head_cost", "memory", "uncertainty", "scoring", "faithfulness" (rows, oldest first),
+    "speed", "head_cost", "memory", "uncertainty", "scoring", "faithfulness", "long_documents" (rows, oldest first),
     "scaling", "linear_probe" (documents, or None)}."""
     return {
         "accuracy": read_runs(results_dir=results_dir),
@@ -64,6 +66,7 @@ def read_all(results_dir=RESULTS_DIR):
         "uncertainty": read_results(UNCERTAINTY, results_dir),
         "scoring": read_results(SCORING, results_dir),
         "faithfulness": read_results(FAITHFULNESS, results_dir),
+        "long_documents": read_results(LONG_DOCUMENTS, results_dir),
     }
 
 
@@ -91,6 +94,8 @@ def results_sections(results):
         sections["uncertainty"] = uncertainty_section(results["uncertainty"])
     if results["faithfulness"]:
         sections["faithfulness"] = faithfulness_section(results["faithfulness"])
+    if results["long_documents"]:
+        sections["long documents"] = long_documents_section(results["long_documents"])
     return sections
 
 

@@ -25,6 +25,7 @@ MEMORY = "memory.jsonl"
 UNCERTAINTY = "uncertainty.jsonl"  # open-intent detection and calibration runs
 SCORING = "scoring.jsonl"  # files scored by `bertcnn predict --input`
 FAITHFULNESS = "faithfulness.jsonl"  # explain's spans against baselines (ERASER), explain against predict
+LONG_DOCUMENTS = "long_documents.jsonl"  # imdb: truncation, head+tail and windows; the windows' speed targets
 # One JSON document each: the newest scaling run; the linear probe per dataset.
 SCALING = "scaling.json"
 LINEAR_PROBE = "linear_probe.json"

@@ -361,3 +361,39 @@ def test_the_faithfulness_section_compares_explain_with_the_baselines_and_predic
     assert "| trec | test: 500 | 4.00 | 4.80 | 1.20x | met |" in section
     assert "| trec | imdb dev: 500 | 4.00 | 6.00 | 1.50x | **not met** |" in section
     assert "trec 3.0 to 4.0" in section
+
+
+def test_the_long_documents_section_compares_the_settings_and_checks_the_window_targets():
+    from benchmarks.long_documents_tables import long_documents_section
+
+    def accuracy(head, setting, value, command="cmd"):
+        return {"kind": "accuracy", "dataset": "imdb", "head": head, "setting": setting, "seed": 1, "epochs": 1,
+                "train_limit": 800, "eval_limit": 400, "train_rows": 800, "dev_rows": 400, "validation_split": 0.1,
+                "accuracy": value, "train_seconds": 120.4, "predict_seconds": 40.0, "docs_per_s": 10.0,
+                "train_peak_rss_mb": 3000, "predict_peak_rss_mb": 2500, "command": command, "machine": MACHINE,
+                "head_tail": {"train": {"cut": 90, "exact": 89, "texts": 800}, "dev": {"cut": 40, "exact": 40,
+                                                                                      "texts": 400}}
+                if setting == "headtail512" else None,
+                "load_average": {"before": [3.0, 2.0, 1.0], "after": [4.0, 3.0, 2.0]}}
+
+    speed = {"kind": "speed", "sequence_length": 128, "max_document_length": 2048, "seed": 1, "speed_docs": 100,
+             "documents": 100, "short_texts": 260, "repeats": 3, "documents_own_tokens": 30000,
+             "short_text_tokens": 30010, "documents_tokens_per_s": 2300.0, "short_tokens_per_s": 2500.0,
+             "tokens_per_s_ratio": 0.92, "command": "speed cmd", "machine": MACHINE,
+             "overhead": {"documents": 2500, "own_tokens": 700000, "windows": 7000, "text_ratio": 1.05,
+                          "multi_window_text_ratio": 1.06, "real_ratio": 1.2, "positions_ratio": 1.28, "stride": 118}}
+    rows = [accuracy("cnn", "trunc512", 0.5, "older"), accuracy("cnn", "trunc512", 0.85), accuracy("cls", "trunc128", 0.8),
+            accuracy("cnn", "headtail512", 0.86), speed]
+    section = long_documents_section(rows)
+    # The newest row per configuration, in the settings' order: (a) before (b) before (c).
+    assert "older" not in section and "Command: `cmd`" in section
+    assert section.index("(a) truncation at 128 | cls | 80.0% | 120 | 10.00 | 3,000 MB | 2,500 MB |") < section.index(
+        "(b) truncation at 512 | cnn | 85.0% |") < section.index("(c) head+tail")
+    assert "re-tokenized, 129 of 130 gave exactly the kept tokens" in section
+    assert "| text tokens, overlap included | 1.050x | met (at most 1.15x) |" in section
+    assert "| 2,300 | 2,500 | 0.92x | met (at least 0.9x) |" in section
+    assert "Positions run" not in section
+    padded = long_documents_section([{**speed, "documents_positions": 36000, "short_positions": 30000}])
+    assert "36,000 for the documents, 30,000 for the short texts (1.20x)" in padded
+    slower = long_documents_section([{**speed, "tokens_per_s_ratio": 0.85}])
+    assert "0.85x | **not met** (at least 0.9x) |" in slower and "| setting |" not in slower

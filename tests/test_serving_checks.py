@@ -44,7 +44,7 @@ from bertcnn_tf.serving.rest import rest_body
 from bertcnn_tf.serving.rest import rest_request
 from bertcnn_tf.training.runs import load_run
 
-STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "keras", "bad inputs"]
+STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "keras", "explain", "bad inputs"]
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +102,10 @@ def test_check_serving_reports_every_step(served):
     ]
     assert report["min_tf_serving_version"] == "2.12"
     assert "MatMul" in report["ops"] and "UnicodeTranscode" in report["ops"]
-    assert report["warmup_requests"] == 2
+    assert report["warmup_requests"] == 3  # serving_default, predict_tokens, explain
     assert report["rest_forms"] == ["instances", "instances b64", "inputs", "inputs b64"]
-    assert report["bad_inputs"] == dict.fromkeys(
-        ["empty string", "whitespace only", "10,000 words", "invalid UTF-8", "empty batch"], "ok"
-    )
+    bad = ["empty string", "whitespace only", "10,000 words", "invalid UTF-8", "empty batch"]
+    assert report["bad_inputs"] == dict.fromkeys(bad + [f"explain: {name}" for name in bad], "ok")
     json.dumps(report)  # the CLI prints it as one JSON line
 
 
