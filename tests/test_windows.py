@@ -151,3 +151,16 @@ def test_explaining_a_document_adds_up_with_spans_anywhere_in_it(head, options):
             assert item["text"][span["start"] : span["end"]] == span["text"]
     # Evidence reaches past the first window.
     assert max(span["end"] for span in classifier.explain([document], top_k=40)[0]["evidence"]) > 40
+
+
+def test_an_epoch_of_documents_sees_every_document_once():
+    from bertcnn_tf.data.pipeline import training_steps
+
+    preprocessor = bertcnn_tf.make_preprocessor(tiny_tokenizer(), WINDOW, max_document_length=64, window_stride=STRIDE)
+    long = "the movie was great ! loved it , great fun"  # twice over: 4 or more windows of 6 tokens
+    texts = ["ok"] * 10 + [long * 2] * 3
+    examples = bertcnn_tf.Examples.unlabelled(texts)
+    windows = make_window_packer(preprocessor, 64, STRIDE)(tf.constant([long * 2]))["padding_mask"].shape[1]
+    steps = training_steps(examples, preprocessor, batch_size=8)
+    # 10 one-window texts fill batches of 8; each long one (windows >= 4) fills a batch alone.
+    assert windows >= 4 and steps == 2 + 3

@@ -8,10 +8,11 @@ import tensorflow as tf
 
 from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import DocumentPreprocessor
-from bertcnn_tf.preprocessing import packer_for
-from bertcnn_tf.preprocessing import windows_per_document
 from bertcnn_tf.preprocessing import pack_inputs
+from bertcnn_tf.preprocessing import packer_for
+from bertcnn_tf.preprocessing import tokenize_all
 from bertcnn_tf.preprocessing import trim_to_longest
+from bertcnn_tf.preprocessing import windows_per_document
 
 
 def make_dataset(
@@ -99,11 +100,11 @@ def make_dataset(
         most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
                                     preprocessor.window_stride)
         if training:
-            boundaries = [w for w in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if w <= most]
+            boundaries, sizes = window_buckets(batch_size, most)
             dataset = dataset.bucket_by_sequence_length(
                 element_length_func=lambda x, *_: real_windows(x),
                 bucket_boundaries=boundaries,
-                bucket_batch_sizes=[max(1, batch_size // (w - 1)) for w in boundaries] + [max(1, batch_size // most)],
+                bucket_batch_sizes=sizes,
             )
         else:
             dataset = dataset.batch(max(1, batch_size // most))
@@ -129,6 +130,26 @@ def make_dataset(
         cardinality = steps_per_epoch(len(examples), max(1, batch_size // most) if windowed else batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
     return dataset.with_options(distribution_options()).prefetch(tf.data.AUTOTUNE)
+
+
+def window_buckets(batch_size, most_windows):
+    """`(boundaries, batch sizes)` of training documents by their number of windows: about `batch_size` windows a batch."""
+    boundaries = [w for w in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if w <= most_windows]
+    sizes = [max(1, batch_size // (w - 1)) for w in boundaries] + [max(1, batch_size // most_windows)]
+    return boundaries, sizes
+
+
+def training_steps(examples, preprocessor, batch_size):
+    """Steps that see every training row once: `steps_per_epoch`, or for documents in windows,
+    the batches of each window bucket (`window_buckets`), from each document's number of windows."""
+    if not isinstance(preprocessor, DocumentPreprocessor):
+        return steps_per_epoch(len(examples), batch_size)
+    mask = tokenize_all(examples, preprocessor)["padding_mask"]
+    windows = np.maximum(mask.any(axis=2).sum(axis=1), 1)
+    most = mask.shape[1]
+    boundaries, sizes = window_buckets(batch_size, most)
+    bucket = np.searchsorted(boundaries, windows, side="right")
+    return max(1, int(sum(math.ceil(np.sum(bucket == i) / size) for i, size in enumerate(sizes))))
 
 
 def real_windows(features):

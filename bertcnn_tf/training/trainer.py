@@ -17,7 +17,7 @@ from bertcnn_tf.data.files import stratified_split
 from bertcnn_tf import postprocessing
 from bertcnn_tf.inference import predict_logits
 from bertcnn_tf.data.pipeline import make_dataset
-from bertcnn_tf.data.pipeline import steps_per_epoch as count_steps
+from bertcnn_tf.data.pipeline import training_steps
 from bertcnn_tf.models import BertCNNClassifier
 from bertcnn_tf.optimizers import GlobalClipAdamW
 from bertcnn_tf.optimizers import check_layer_decay
@@ -186,7 +186,7 @@ def train(
                 **data_options,
             )
             dirs = RunDirs(read=output_dir, write=write_dir)
-            steps_per_epoch = count_steps(len(train_examples), batch_size)
+            steps_per_epoch = training_steps(train_examples, model.preprocessor, batch_size)
             with detached_preprocessor(model), keras_fit_fixes(strategy):
                 if config.head_warmup_epochs:
                     warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch)
