@@ -334,6 +334,10 @@ def main(argv=None):
     parser.add_argument("--no-speed", action="store_true", help="skip the speed-target measurement")
     parser.add_argument("--speed-only", action="store_true", help="only measure the speed targets, recorded anew")
     parser.add_argument("--results-dir", default=RESULTS_DIR, help="where to record (a scratch folder for trials)")
+    parser.add_argument(
+        "--again", action="store_true",
+        help="run configurations already recorded again (after a change; the report shows the newest row)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # "speed" or "HEAD:SETTING": one measurement, printed
     args = parser.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
@@ -355,7 +359,7 @@ def main(argv=None):
             key = ("speed", args.seed, args.speed_docs, args.repeats)
         else:
             key = (*job.split(":"), args.seed, args.epochs, args.train_limit, args.eval_limit)
-        if key in done:
+        if key in done and not args.again:
             print(f"skip {job}: already recorded")
             continue
         print(f"running {job}", flush=True)
