@@ -256,6 +256,7 @@ def child_speed(args):
     from bertcnn_tf.inference import length_sorted_batches
     from bertcnn_tf.inference import predict_logits
     from bertcnn_tf.preprocessing import tokenize_all
+    from bertcnn_tf.preprocessing import tokenize_windows
 
     documents = bertcnn_tf.BertCNNClassifier.from_preset(
         "offline", num_classes=2, head="cnn", sequence_length=WINDOW_LENGTH, max_document_length=MAX_DOCUMENT_LENGTH
@@ -271,9 +272,12 @@ def child_speed(args):
     models = {"documents": documents, "short texts": texts}
     features = {name: tokenize_all(inputs[name], models[name].preprocessor) for name in inputs}
     tokens = {name: text_tokens(features[name]) for name in inputs}
-    # The positions each side runs, padding included, in predict_logits's own batches.
+    # The positions each side runs, padding included, in predict_logits's own batches
+    # (documents: their windows as rows).
+    rows = tokenize_windows(inputs["documents"], documents.preprocessor)
+    batched = {"documents": {name: rows[name] for name in features["documents"]}, "short texts": features["short texts"]}
     positions = {
-        name: sum(batch["token_ids"].size for _, batch in length_sorted_batches(features[name], 32)) for name in inputs
+        name: sum(batch["token_ids"].size for _, batch in length_sorted_batches(batched[name], 32)) for name in inputs
     }
     for name in inputs:
         predict_logits(models[name], inputs[name])  # warm-up

@@ -5,18 +5,23 @@ gives the spans behind each label; padding is paid only where it exists,
 since every head but `"seed"` gives the same logits at any padding.
 """
 
+import weakref
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from bertcnn_tf import postprocessing
 from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.data.files import Examples
 from bertcnn_tf.explanations import explain_texts
+from bertcnn_tf.layers.windowed_pooling import counted_positions
 from bertcnn_tf.precision import with_compute_dtype
 from bertcnn_tf.preprocessing import detached_preprocessor
 from bertcnn_tf.preprocessing import fixed_length
 from bertcnn_tf.preprocessing import length_sorted_batches
 from bertcnn_tf.preprocessing import tokenize_all
+from bertcnn_tf.preprocessing import tokenize_windows
 from bertcnn_tf.training.runs import as_run
 
 
@@ -31,6 +36,8 @@ def predict_logits(model, examples, batch_size=32):
     """
     if len(examples) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype="float32")
+    if getattr(model, "windowed_pooling", None) is not None and keras.backend.backend() == "tensorflow":
+        return predict_document_logits(model, examples, batch_size)
     features = tokenize_all(examples, model.preprocessor)
     fixed = fixed_length(model)
     outputs = None
@@ -41,6 +48,76 @@ def predict_logits(model, examples, batch_size=32):
                 outputs = np.empty((len(features["token_ids"]), logits.shape[-1]), dtype="float32")
             outputs[rows] = logits
     return outputs
+
+
+def predict_document_logits(model, examples, batch_size=32):
+    """The outputs of a model that reads documents in windows, in the input order.
+
+    Batching whole documents pads each one's last window, rarely full, to
+    the longest window of its batch. Here every window is a row instead
+    (`tokenize_windows`): the windows of all documents are sorted by length
+    and run `batch_size` at a time, each batch cut to its longest window,
+    like short texts. The backbone and head give each window's statistics
+    (`WindowedPooling.window_statistics`), which are combined per document
+    (the max of maxima, the sum of sums) before the output layer. The
+    logits are `model.predict`'s, up to float rounding in the means.
+    """
+    rows = tokenize_windows(examples, model.preprocessor)
+    document, last_window = rows.pop("document"), rows.pop("last_window")
+    rows["counted"] = keras.ops.convert_to_numpy(
+        counted_positions(rows["padding_mask"], last_window, model.window_stride)
+    )
+    poolings = _window_poolings(model)
+    statistics = _window_statistics_function(model)
+    totals = None
+    for picked, batch in length_sorted_batches(rows, batch_size):
+        parts = statistics(batch)
+        if totals is None:
+            totals = [
+                (
+                    [np.full((len(examples), piece.shape[-1]), -np.inf if reduction == "max" else 0.0, "float32")
+                     for piece, reduction in zip(pieces, pooling.reductions)],
+                    np.zeros((len(examples), 1), "float32"),
+                )
+                for (pieces, _), pooling in zip(parts, poolings)
+            ]
+        owners = document[picked]
+        for (pieces, count), (total_pieces, total_count), pooling in zip(parts, totals, poolings):
+            for piece, total, reduction in zip(pieces, total_pieces, pooling.reductions):
+                (np.maximum if reduction == "max" else np.add).at(total, owners, piece.numpy())
+            np.add.at(total_count, owners, count.numpy())
+    features = [pooling.features_from_statistics(*total) for pooling, total in zip(poolings, totals)]
+    features = features[0] if len(features) == 1 else keras.ops.concatenate(features, axis=-1)
+    return np.asarray(keras.ops.convert_to_numpy(model.output_dense(features)), "float32")
+
+
+def _window_poolings(model):
+    """The model's `WindowedPooling` layers, in the order its features are concatenated."""
+    return [model.windowed_pooling] + ([model.windowed_cls_token] if model.windowed_cls_token is not None else [])
+
+
+# Tracing the backbone costs about a second: one function per model.
+_WINDOW_STATISTICS = weakref.WeakKeyDictionary()
+
+
+def _window_statistics_function(model):
+    """A traced `rows -> [(pieces, count)]` per `WindowedPooling` of the model."""
+    if model not in _WINDOW_STATISTICS:
+        model_ref = weakref.ref(model)  # the cached function must not keep its key alive
+        spec = {name: tf.TensorSpec([None, None], tf.int32) for name in ("token_ids", "segment_ids", "padding_mask")}
+
+        @tf.function(input_signature=[{**spec, "counted": tf.TensorSpec([None, None], tf.bool)}])
+        def statistics(batch):
+            network = model_ref()
+            tokens = {name: batch[name] for name in spec}
+            sequence = network.backbone(tokens, training=False)["sequence_output"]
+            return [
+                pooling.window_statistics(sequence, batch["padding_mask"], batch["counted"])
+                for pooling in _window_poolings(network)
+            ]
+
+        _WINDOW_STATISTICS[model] = statistics
+    return _WINDOW_STATISTICS[model]
 
 
 def predict_probabilities(model, examples, multi_label=False, batch_size=32, temperature=1.0):

@@ -111,13 +111,15 @@ class DocumentPreprocessor(keras_hub.models.BertTextClassifierPreprocessor):
         return config
 
 
-def packer_for(preprocessor, fixed_length=None, with_offsets=False):
+def packer_for(preprocessor, fixed_length=None, with_offsets=False, flat_windows=False):
     """`make_window_packer` for a `DocumentPreprocessor` (windows padded to `fixed_length`), else `make_packer`."""
     if isinstance(preprocessor, DocumentPreprocessor):
         return make_window_packer(
             preprocessor, preprocessor.max_document_length, preprocessor.window_stride, with_offsets,
-            fixed_windows=fixed_length is not None,
+            fixed_windows=fixed_length is not None, flat=flat_windows,
         )
+    if flat_windows:
+        raise ValueError("flat_windows needs a DocumentPreprocessor: only documents are cut into windows.")
     return make_packer(preprocessor, fixed_length, with_offsets)
 
 
@@ -170,7 +172,8 @@ def make_packer(preprocessor, fixed_length=None, with_offsets=False):
     return pack
 
 
-def make_window_packer(preprocessor, max_document_length, window_stride, with_offsets=False, fixed_windows=False):
+def make_window_packer(preprocessor, max_document_length, window_stride, with_offsets=False, fixed_windows=False,
+                       flat=False):
     """A function `text -> {token_ids, segment_ids, padding_mask}` of `[batch, windows, length]`.
 
     Documents longer than one window: each text's first `max_document_length`
@@ -181,6 +184,9 @@ def make_window_packer(preprocessor, max_document_length, window_stride, with_of
     the same as `make_packer`. Rows are padded with empty windows (all-zero
     `padding_mask`) to the batch's most windows, and windows to their
     longest. Sentence pairs are not windowed.
+
+    `flat=True` gives every window as a row instead (`[windows, length]`),
+    with `windows`: how many rows each text gave (`tokenize_windows`).
 
     Example:
     ```python
@@ -197,10 +203,13 @@ def make_window_packer(preprocessor, max_document_length, window_stride, with_of
         # The offsets path gives keras-hub's ids with pure TF ops, eagerly too.
         parts = tokenize_with_offsets(tokenizer, valid_utf8(text))
         windows, counts = _window_rows(parts[0], max_document_length, content, window_stride)
-        packed = _combine([tf.gather(parts[0].values, windows)], tokenizer, None)
+        width = preprocessor.sequence_length if fixed_windows else None
+        packed = _combine([tf.gather(parts[0].values, windows)], tokenizer, width)
         if with_offsets:
             for index, name in ((1, "token_begin"), (2, "token_end")):
-                packed[name] = _combine_offsets([tf.gather(parts[index].values, windows)], None)
+                packed[name] = _combine_offsets([tf.gather(parts[index].values, windows)], width)
+        if flat:
+            return {**packed, "windows": tf.cast(counts, tf.int32)}
         fill = {"token_begin": -1, "token_end": -1}
         # fixed_windows: as many windows as the longest document can have, and
         # full-length windows, so that chunks of documents stack.
@@ -341,7 +350,7 @@ def pack_inputs(pack, inputs):
 _TRACED_TOKENIZERS = weakref.WeakKeyDictionary()
 
 
-def traced_tokenizer(preprocessor, segments=1, with_offsets=False):
+def traced_tokenizer(preprocessor, segments=1, with_offsets=False, flat_windows=False):
     """`make_packer(preprocessor)` as a `tf.function`, traced once and reused.
 
     Takes `segments` 1-D string tensors (a text, or a text and its pair) and
@@ -360,11 +369,11 @@ def traced_tokenizer(preprocessor, segments=1, with_offsets=False):
     ```
     """
     cache = _TRACED_TOKENIZERS.setdefault(preprocessor, {})
-    key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments, with_offsets)
+    key = (preprocessor.sequence_length, getattr(preprocessor, "truncate", None), segments, with_offsets, flat_windows)
     if key not in cache:
         # The cached function holds the tokenizer, never the preprocessor,
         # which is this cache's weak key.
-        pack = packer_for(preprocessor, preprocessor.sequence_length, with_offsets)
+        pack = packer_for(preprocessor, preprocessor.sequence_length, with_offsets, flat_windows)
         spec = tf.TensorSpec([None], tf.string)
         cache[key] = tf.function(pack, input_signature=[spec] * segments)
     return cache[key]
@@ -384,6 +393,36 @@ def tokenize_all(examples, preprocessor, chunk=1024, with_offsets=False):
     for start in range(0, max(1, len(columns[0])), chunk):  # one (empty) call for no texts
         features = tokenize(*[tf.constant(column[start : start + chunk], tf.string) for column in columns])
         parts.append({name: value.numpy() for name, value in features.items()})
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def tokenize_windows(examples, preprocessor, chunk=1024):
+    """Every window of every document as one row, as numpy arrays.
+
+    For a `DocumentPreprocessor`. Returns `token_ids`, `segment_ids` and
+    `padding_mask` (`[windows, sequence_length]`), `document` (the example
+    each window is from) and `last_window` (whether it is its document's
+    last). Unlike `tokenize_all`, no document is padded to the most windows
+    a document may have: memory follows the documents' real lengths.
+
+    Example:
+    ```python
+    rows = tokenize_windows(Examples.unlabelled(["short", "a long review ..."]), classifier.preprocessor)
+    rows["document"]  # array([0, 1, 1, 1])
+    ```
+    """
+    texts = examples.inputs()
+    if isinstance(texts, tuple):
+        raise ValueError("Documents are windowed one text at a time: sentence pairs are not supported.")
+    tokenize = traced_tokenizer(preprocessor, flat_windows=True)
+    parts = []
+    for start in range(0, max(1, len(texts)), chunk):  # one (empty) call for no texts
+        features = {name: value.numpy() for name, value in tokenize(tf.constant(texts[start : start + chunk], tf.string)).items()}
+        counts = features.pop("windows")
+        ends = np.cumsum(counts)
+        features["document"] = start + np.repeat(np.arange(len(counts)), counts)
+        features["last_window"] = np.isin(np.arange(ends[-1] if len(ends) else 0), ends - 1)
+        parts.append(features)
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 

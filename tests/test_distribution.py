@@ -125,6 +125,23 @@ def test_static_shapes_pipeline_is_fixed_size_and_numeric():
         make_dataset(examples, preprocessor, batch_size=4, static_shapes=True)
 
 
+def test_static_shapes_pipeline_of_documents_in_windows():
+    """Documents on a TPU: every batch `[documents, most windows, window]`, a multiple of the replicas."""
+    from bertcnn_tf.data.pipeline import training_steps
+
+    preprocessor = make_preprocessor(tiny_tokenizer(), sequence_length=8, max_document_length=32, window_stride=4)
+    examples = Examples(texts=texts_of_lengths(range(1, 30, 3)), labels=[["x"]] * 10)
+    targets = np.eye(2, dtype="float32")[np.arange(10) % 2]
+    options = dict(batch_size=16, static_shapes=True, replicas=2)  # 16 windows, at most 8 a document: 2 documents
+    training = make_dataset(examples, preprocessor, targets, training=True, **options)
+    evaluation = make_dataset(examples, preprocessor, targets, **options)
+    for dataset in (training, evaluation):
+        assert dataset.element_spec[0]["token_ids"].shape == (2, 8, 8)
+    weights = np.concatenate([w.numpy() for _, _, w in evaluation])
+    assert len(weights) == 10 and weights.sum() == 10
+    assert training_steps(examples, preprocessor, 16, replicas=2, static_shapes=True) == 5
+
+
 def test_tpu_setting_trains_on_static_batches_with_xla(tmp_path, tiny_preset, monkeypatch):
     """TPU wiring, as far as a CPU goes.
 
@@ -156,11 +173,18 @@ def test_tpu_setting_trains_on_static_batches_with_xla(tmp_path, tiny_preset, mo
     assert report["splits"]["validation"]["examples"] == 3
 
 
-def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
+def long_rows(rows):
+    """Rows of 1 or 2 windows of 16 tokens: batches of 8 and 4 documents, on 1 replica as on 2."""
+    return [(" ".join([text] * (1 + i % 3)), label) for i, (text, label) in enumerate(rows)]
+
+
+@pytest.mark.parametrize("mode", ["mirrored", "mirrored-windows"])
+def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, mode):
     """Same global batch (8 = 2 replicas × 4), same data order, dropout 0."""
-    write_csv(tmp_path / "train.csv", sentiment_rows(6))
+    rows = sentiment_rows(6)
+    write_csv(tmp_path / "train.csv", long_rows(rows) if mode == "mirrored-windows" else rows)
     result = subprocess.run(
-        [sys.executable, WORKER, "mirrored", str(tmp_path)],
+        [sys.executable, WORKER, mode, str(tmp_path)],
         env=worker_env(), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,16 +1,20 @@
 """Documents longer than a window: windows by hand, one-window identity, batch and padding
 invariance, a planted token after token 2,000, training, and the SavedModel."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import quick_config
 from conftest import tiny_backbone
 from conftest import tiny_tokenizer
+from conftest import write_csv
 
 import bertcnn_tf
 from bertcnn_tf.inference import predict_logits
 from bertcnn_tf.preprocessing import make_window_packer
+from bertcnn_tf.preprocessing import tokenize_windows
 from bertcnn_tf.preprocessing import windows_per_document
 from bertcnn_tf.serving.check import check_serving
 from bertcnn_tf.serving.model_card import read_model_card
@@ -77,9 +81,59 @@ def test_logits_do_not_depend_on_batching_windows_or_padding():
     np.testing.assert_allclose(classifier(features), classifier(padded), atol=1e-5)
 
 
+@pytest.mark.parametrize("head, options", [("cnn", {}), ("cnn", {"pooling": "max_mean", "with_cls_token": True}),
+                                           ("mean", {}), ("max", {}), ("cls", {})])
+def test_predicting_windows_as_rows_gives_the_models_own_logits(head, options):
+    # predict_logits batches windows of different documents by length; the
+    # model pools whole documents. Same numbers, with empty windows and padding in the model's batch.
+    classifier = windowed_classifier(head=head, max_document_length=256, **options)
+    texts = ["ok", "", "the movie was great ! loved it , great fun " * 5, "late delivery , refund please " * 9,
+             "bad plot !"]
+    expected = classifier.predict(texts, batch_size=len(texts), verbose=0)
+    for batch_size in (1, 3, 32):
+        found = predict_logits(classifier, bertcnn_tf.Examples.unlabelled(texts), batch_size=batch_size)
+        np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+def test_windows_as_rows_are_the_packers_windows():
+    preprocessor = bertcnn_tf.make_preprocessor(tiny_tokenizer(), WINDOW, max_document_length=64, window_stride=STRIDE)
+    texts = ["loved it", "the movie was great ! loved it , great fun not boring at all", ""]
+    rows = tokenize_windows(bertcnn_tf.Examples.unlabelled(texts), preprocessor, chunk=2)
+    dense = make_window_packer(preprocessor, 64, STRIDE)(tf.constant(texts))
+    real = dense["padding_mask"].numpy().sum(axis=-1) > 0
+    assert rows["document"].tolist() == np.nonzero(real)[0].tolist()
+    width = dense["token_ids"].shape[-1]
+    np.testing.assert_array_equal(rows["token_ids"][:, :width], dense["token_ids"].numpy()[real])
+    assert not rows["token_ids"][:, width:].any()
+    assert rows["document"].tolist() == [0, 1, 1, 1, 2]
+    assert rows["last_window"].tolist() == [True, False, False, True, True]
+
+
+@pytest.mark.parametrize("head, options", [("cnn", {"pooling": "max_mean", "with_cls_token": True}), ("cls", {})])
+def test_a_truncating_classifier_reads_documents_with_its_own_weights(head, options):
+    windowed = windowed_classifier(head=head, max_document_length=256, **options)
+    truncating = flat_twin(windowed, **options)
+    reading = truncating.reading_documents(max_document_length=256, window_stride=STRIDE)
+    assert reading.backbone is truncating.backbone and reading.preprocessor.max_document_length == 256
+    texts = ["the movie was great ! loved it , great fun " * 5, "bad plot !"]
+    np.testing.assert_allclose(
+        predict_logits(reading, bertcnn_tf.Examples.unlabelled(texts)),
+        predict_logits(windowed, bertcnn_tf.Examples.unlabelled(texts)), atol=1e-5,
+    )
+    with pytest.raises(ValueError, match='head="seed".*windows'):
+        bertcnn_tf.BertCNNClassifier(
+            tiny_backbone(), num_classes=2, preprocessor=bertcnn_tf.make_preprocessor(tiny_tokenizer(), WINDOW),
+            head="seed", sequence_length=WINDOW,
+        ).reading_documents(256)
+
+
 def test_the_seed_head_refuses_windows():
     with pytest.raises(ValueError, match='head="seed".*window'):
         windowed_classifier(head="seed")
+    with pytest.raises(ValueError, match='FixedLengthCNN.*head="cnn"'):
+        bertcnn_tf.layers.WindowedPooling(bertcnn_tf.layers.FixedLengthCNN(), window_stride=STRIDE)
+    with pytest.raises(ValueError, match="must be a TextCNN"):
+        bertcnn_tf.layers.WindowedPooling(tf.keras.layers.Dense(3), window_stride=STRIDE)
 
 
 def test_a_planted_token_after_token_2000_is_found_with_windows_and_missed_by_truncation():
@@ -164,3 +218,26 @@ def test_an_epoch_of_documents_sees_every_document_once():
     steps = training_steps(examples, preprocessor, batch_size=8)
     # 10 one-window texts fill batches of 8; each long one (windows >= 4) fills a batch alone.
     assert windows >= 4 and steps == 2 + 3
+
+
+def test_evaluate_and_predict_read_documents_with_a_truncating_run(tiny_preset, tmp_path, capsys):
+    from bertcnn_tf.cli import main
+
+    rows = [("the movie was great ! " * 6, "good"), ("awful plot , bad actors " * 6, "bad")] * 8
+    examples = bertcnn_tf.Examples(texts=[t for t, _ in rows], labels=[[label] for _, label in rows])
+    run_dir = str(tmp_path / "run")
+    bertcnn_tf.train(examples, run_dir, quick_config(tiny_preset, sequence_length=16, epochs=1))
+    document = "awful plot , bad actors " * 3 + "the movie was great ! " * 12
+    capsys.readouterr()
+    assert main(["predict", "--model", run_dir, "--max-document-length", "96", document]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["probabilities"]
+    reading = bertcnn_tf.load_run(run_dir).reading_documents(96)
+    assert reading.settings["max_document_length"] == 96 and reading.model.window_stride == 6
+    expected = bertcnn_tf.predict(reading, [document])[0]["probabilities"]
+    assert printed == pytest.approx(expected, abs=1e-5)
+    assert printed != pytest.approx(bertcnn_tf.predict(run_dir, [document])[0]["probabilities"], abs=1e-3)
+    data = write_csv(tmp_path / "test.csv", rows[:4] + [(document, "good")])
+    assert main(["evaluate", "--model", run_dir, "--data", data, "--max-document-length", "96"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["examples"] == 5
+    assert main(["predict", "--model", run_dir, "--window-stride", "4", "a text"]) == 2
+    assert "--window-stride needs --max-document-length" in capsys.readouterr().err

@@ -6,6 +6,7 @@ run in fresh processes:
 
 ```
 python tests/training_worker.py mirrored OUT                # one device vs 2 logical CPUs
+python tests/training_worker.py mirrored-windows OUT        # the same, documents in windows
 python tests/training_worker.py multi-worker OUT PRESET     # one worker; $TF_CONFIG says which
 python tests/training_worker.py jax OUT PRESET              # the caller sets KERAS_BACKEND=jax
 ```
@@ -41,7 +42,7 @@ def quick_config(preset, **overrides):
     return tiny_config(preset, **{"epochs": 1, "sequence_length": 16, **overrides})
 
 
-def mirrored(out, preset=None):
+def mirrored(out, preset=None, **overrides):
     """Trains on one device, then mirrored over 2 logical CPUs on the same global batch.
 
     Dropout is 0 everywhere, in a preset of its own (not `preset`), since
@@ -65,12 +66,17 @@ def mirrored(out, preset=None):
     examples = read_examples(os.path.join(out, "train.csv"))
     results = {}
     for strategy, per_replica in (("one-device", 8), ("mirrored", 4)):
-        config = quick_config(preset, strategy=strategy, batch_size=per_replica, dropout=0.0)
+        config = quick_config(preset, strategy=strategy, batch_size=per_replica, dropout=0.0, **overrides)
         run, _ = train(examples, os.path.join(out, strategy), config)
         # By path, so that a mismatch names every weight it touches.
         results[strategy] = {v.path: v.numpy() for v in run.model.weights}
     for strategy, weights in results.items():
         np.savez(os.path.join(out, f"{strategy}.npz"), **weights)
+
+
+def mirrored_windows(out, preset=None):
+    """`mirrored` on documents in windows of 16 tokens (up to 64)."""
+    mirrored(out, preset, max_document_length=64)
 
 
 def multi_worker(out, preset):
@@ -105,7 +111,7 @@ def jax_backend(out, preset):
     np.save(os.path.join(out, "probabilities.npy"), predict_probabilities(run.model, examples))
 
 
-MODES = {"mirrored": mirrored, "multi-worker": multi_worker, "jax": jax_backend}
+MODES = {"mirrored": mirrored, "mirrored-windows": mirrored_windows, "multi-worker": multi_worker, "jax": jax_backend}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -76,6 +76,7 @@ def build_parser():
     evaluate.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     evaluate.add_argument("--report-dir", help="also write report.json/.md and plots there")
     training.add_column_flags(evaluate, defaults=False)
+    training.add_document_flags(evaluate)
     evaluate.set_defaults(handler=training.evaluate_command)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new texts")
@@ -118,6 +119,7 @@ def build_parser():
         help="with --engine beam: the shards' format",
     )
     training.add_column_flags(predict, defaults=False)
+    training.add_document_flags(predict)
     predict.set_defaults(handler=training.predict_command)
 
     explain = commands.add_parser("explain", help="the spans of text that decided each label, as an HTML page")

@@ -1,7 +1,7 @@
 """The `bertcnn export` and `bertcnn check-serving` commands.
 
     bertcnn export --model runs/feedback --export-dir saved_models/feedback [--version N] \
-        [--precision bfloat16] [--jit-compile]
+        [--precision bfloat16] [--jit-compile] [--max-document-length N [--window-stride S]]
     bertcnn check-serving saved_models/feedback [--model runs/feedback]
 
 Handlers return the exit code (0 or 1) and print `error: ...` to stderr on
@@ -14,6 +14,8 @@ import sys
 
 from bertcnn_tf.choices import EXPLAIN_TOP_K
 from bertcnn_tf.choices import INFERENCE_DTYPES
+from bertcnn_tf.cli.training import add_document_flags
+from bertcnn_tf.cli.training import reading_documents
 
 
 def add_serving_commands(subparsers):
@@ -48,6 +50,7 @@ def add_serving_commands(subparsers):
         "--explain-top-k", type=int, default=EXPLAIN_TOP_K,
         help="evidence spans per text of the explain signature (every head but cls has one)",
     )
+    add_document_flags(export)
     export.add_argument(
         "--jit-compile",
         action="store_true",
@@ -74,10 +77,11 @@ def export_command(args):
     from bertcnn_tf.serving.export import ExportError
     from bertcnn_tf.serving.export import export_for_serving
     from bertcnn_tf.serving.model_card import read_model_card
+    from bertcnn_tf.training.runs import load_run
 
     try:
         path = export_for_serving(
-            args.model,
+            reading_documents(load_run(args.model), args),
             args.export_dir,
             version=args.version,
             precision=args.precision,

@@ -142,7 +142,7 @@ def evaluate_command(args):
     from bertcnn_tf.training.evaluation import write_report
     from bertcnn_tf.training.runs import load_run
 
-    run = load_run(args.model)
+    run = reading_documents(load_run(args.model), args)
     config = training_config_from_run(run, args)
     examples = read_split(args, args.data, config)
     metrics = evaluate(run, examples, args.batch_size)
@@ -185,7 +185,7 @@ def predict_command(args):
     if args.explain and args.top_k < 1:
         raise DataError(f"--top-k must be at least 1, not {args.top_k}.")
     explain_top_k = args.top_k if args.explain else None
-    run = load_run(args.model)
+    run = reading_documents(load_run(args.model), args)
     if explain_top_k and run.model.head not in EXPLAINED_HEADS:
         raise DataError(f'--explain needs a head that splits into spans ({", ".join(EXPLAINED_HEADS)}), '
                         f'not head="{run.model.head}": predict without --explain.')
@@ -222,6 +222,11 @@ def beam_predict_command(args):
     """
     if not (args.input and args.output):
         raise DataError("--engine beam scores files: give --input FILE_OR_GLOB and --output PREFIX.")
+    if args.max_document_length or args.window_stride:
+        raise DataError(
+            "--max-document-length is for --engine local. For Beam, export the run reading documents "
+            "(bertcnn export --max-document-length N) and pass --saved-model, or train with it."
+        )
     if args.resume:
         raise DataError(
             "--resume is for --engine local. A Beam runner retries a failed bundle itself, and its shards "
@@ -298,6 +303,33 @@ def add_column_flags(parser, defaults=True):
     parser.add_argument("--encoding", default="utf-8", help="the files' text encoding")
 
 
+def add_document_flags(parser, window="the run's sequence length"):
+    parser.add_argument(
+        "--max-document-length", type=int,
+        help=f"read texts up to this many tokens, in windows of {window}, instead of truncating them",
+    )
+    parser.add_argument(
+        "--window-stride", type=int, help="tokens between window starts (default: windows share 8 tokens)",
+    )
+
+
+def reading_documents(run, args):
+    """The run reading documents as `--max-document-length`/`--window-stride` say; as it is without them."""
+    length, stride = args.max_document_length, args.window_stride
+    if length is None and stride is None:
+        return run
+    if length is None:
+        length = run.settings.get("max_document_length")
+        if length is None:
+            raise DataError("--window-stride needs --max-document-length: this run truncates its texts.")
+    if run.text_pair_column:
+        raise DataError("--max-document-length reads single texts: this run reads sentence pairs, which are not windowed.")
+    try:
+        return run.reading_documents(length, stride)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+
+
 def add_training_flags(parser):
     parser.add_argument("--train", required=True, help="training file (.csv, .tsv, .jsonl)")
     parser.add_argument("--output", required=True, help="run folder to write")
@@ -306,13 +338,7 @@ def add_training_flags(parser):
     add_column_flags(parser)
     parser.add_argument("--backbone", default=TrainingConfig.backbone, help="'offline', a keras-hub preset, or a model directory")
     parser.add_argument("--sequence-length", type=int, default=TrainingConfig.sequence_length)
-    parser.add_argument(
-        "--max-document-length", type=int,
-        help="read texts up to this many tokens, in windows of --sequence-length, instead of truncating them",
-    )
-    parser.add_argument(
-        "--window-stride", type=int, help="tokens between window starts (default: windows share 8 tokens)",
-    )
+    add_document_flags(parser, "--sequence-length")
     parser.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     parser.add_argument("--learning-rate", type=float, default=TrainingConfig.learning_rate)

@@ -25,6 +25,7 @@ def make_dataset(
     fixed_length=None,
     sample_weights=None,
     static_shapes=False,
+    replicas=1,
 ):
     """A tf.data pipeline that tokenizes in the graph and pads only where needed.
 
@@ -50,6 +51,8 @@ def make_dataset(
         fixed_length: The one sequence length of a `head="seed"` model, whose
             batches must not be trimmed.
         sample_weights: Optional `[n]` per-row loss weights.
+        replicas: int. The strategy's replicas: batches of documents in
+            windows hold a multiple of it, so that every replica gets one.
         static_shapes: bool. Every batch `[batch_size, sequence_length]`, as
             TPUs need: no bucketing or trimming, and `drop_remainder`. A
             labelled evaluation set is first padded to whole batches with
@@ -61,6 +64,12 @@ def make_dataset(
     model.fit(data, steps_per_epoch=steps_per_epoch(len(examples), 32))
     ```
     """
+    windowed = isinstance(preprocessor, DocumentPreprocessor)
+    if windowed:
+        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
+                                    preprocessor.window_stride)
+    # Rows of a batch that is not bucketed: documents fill about `batch_size` windows.
+    rows_per_batch = documents_per_batch(batch_size, most, replicas) if windowed else batch_size
     if static_shapes and not training:
         if targets is None:
             raise ValueError(
@@ -68,7 +77,7 @@ def make_dataset(
                 "padded with rows of weight 0, which only a labelled set can carry."
             )
         examples, targets, sample_weights = pad_to_whole_batches(
-            examples, targets, sample_weights, batch_size
+            examples, targets, sample_weights, rows_per_batch
         )
     columns = (examples.inputs(),)
     if targets is not None:
@@ -80,7 +89,6 @@ def make_dataset(
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
     pack = packer_for(preprocessor, preprocessor.sequence_length)
-    windowed = isinstance(preprocessor, DocumentPreprocessor)
 
     def preprocess(x, *rest):
         features = pack_inputs(pack, x)
@@ -94,21 +102,16 @@ def make_dataset(
         # `steps_per_epoch=steps_per_epoch(len(examples), batch_size)`.
         dataset = dataset.repeat()
     full_length = fixed_length or static_shapes
-    if windowed:
+    if windowed and training and not static_shapes:
         # Documents: batches hold about `batch_size` windows, so that memory
         # and cost follow the real length whatever the longest document.
-        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
-                                    preprocessor.window_stride)
-        if training:
-            boundaries, sizes = window_buckets(batch_size, most)
-            dataset = dataset.bucket_by_sequence_length(
-                element_length_func=lambda x, *_: real_windows(x),
-                bucket_boundaries=boundaries,
-                bucket_batch_sizes=sizes,
-            )
-        else:
-            dataset = dataset.batch(max(1, batch_size // most))
-    elif training and not full_length:
+        boundaries, sizes = window_buckets(batch_size, most, replicas)
+        dataset = dataset.bucket_by_sequence_length(
+            element_length_func=lambda x, *_: real_windows(x),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=sizes,
+        )
+    elif training and not full_length and not windowed:
         boundaries = length_buckets(preprocessor.sequence_length)
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda x, *_: tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32)),
@@ -116,7 +119,7 @@ def make_dataset(
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )
     else:
-        dataset = dataset.batch(batch_size, drop_remainder=static_shapes)
+        dataset = dataset.batch(rows_per_batch, drop_remainder=static_shapes)
 
     def trim(x, *rest):
         x = trim_to_longest(x)
@@ -127,27 +130,40 @@ def make_dataset(
     if not training:
         # `unbatch` hides the length; Keras 3.15 hands the second pass over a
         # dataset of unknown length an exhausted iterator, so state it.
-        cardinality = steps_per_epoch(len(examples), max(1, batch_size // most) if windowed else batch_size)
+        cardinality = steps_per_epoch(len(examples), rows_per_batch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(cardinality))
     return dataset.with_options(distribution_options()).prefetch(tf.data.AUTOTUNE)
 
 
-def window_buckets(batch_size, most_windows):
+def documents_per_batch(batch_size, windows, replicas=1):
+    """Documents of up to `windows` windows in a batch of about `batch_size` windows: a multiple of `replicas`, at least one each.
+
+    >>> documents_per_batch(32, 3), documents_per_batch(32, 18), documents_per_batch(32, 18, replicas=2)
+    (10, 1, 2)
+    """
+    return max(replicas, batch_size // windows // replicas * replicas)
+
+
+def window_buckets(batch_size, most_windows, replicas=1):
     """`(boundaries, batch sizes)` of training documents by their number of windows: about `batch_size` windows a batch."""
     boundaries = [w for w in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64) if w <= most_windows]
-    sizes = [max(1, batch_size // (w - 1)) for w in boundaries] + [max(1, batch_size // most_windows)]
-    return boundaries, sizes
+    windows = [w - 1 for w in boundaries] + [most_windows]  # the most each bucket holds
+    return boundaries, [documents_per_batch(batch_size, w, replicas) for w in windows]
 
 
-def training_steps(examples, preprocessor, batch_size):
+def training_steps(examples, preprocessor, batch_size, replicas=1, static_shapes=False):
     """Steps that see every training row once: `steps_per_epoch`, or for documents in windows,
     the batches of each window bucket (`window_buckets`), from each document's number of windows."""
     if not isinstance(preprocessor, DocumentPreprocessor):
         return steps_per_epoch(len(examples), batch_size)
+    if static_shapes:
+        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
+                                    preprocessor.window_stride)
+        return steps_per_epoch(len(examples), documents_per_batch(batch_size, most, replicas))
     mask = tokenize_all(examples, preprocessor)["padding_mask"]
     windows = np.maximum(mask.any(axis=2).sum(axis=1), 1)
     most = mask.shape[1]
-    boundaries, sizes = window_buckets(batch_size, most)
+    boundaries, sizes = window_buckets(batch_size, most, replicas)
     bucket = np.searchsorted(boundaries, windows, side="right")
     return max(1, int(sum(math.ceil(np.sum(bucket == i) / size) for i, size in enumerate(sizes))))
 

@@ -55,15 +55,22 @@ def masked_max(inputs, padding_mask):
     return ops.where(has_tokens, pooled, ops.zeros_like(pooled))
 
 
+def masked_sum(inputs, padding_mask):
+    """float32 sum over the time axis of `[batch, time, channels]`, real positions only."""
+    weights = ops.cast(_expanded_mask(inputs, padding_mask), "float32")
+    return ops.sum(ops.cast(inputs, "float32") * weights, axis=1)
+
+
+def masked_count(inputs, padding_mask):
+    """float32 `[batch, 1]`: the real positions of each row."""
+    return ops.sum(ops.cast(_expanded_mask(inputs, padding_mask), "float32"), axis=1)
+
+
 def masked_mean(inputs, padding_mask):
     """Mean over the time axis of `[batch, time, channels]`, real positions only.
 
     Sums in float32, so long float16 sequences cannot overflow; a row with no
     real position gives zeros.
     """
-    mask = _expanded_mask(inputs, padding_mask)
-    values = ops.cast(inputs, "float32")
-    weights = ops.cast(mask, "float32")
-    total = ops.sum(values * weights, axis=1)
-    count = ops.maximum(ops.sum(weights, axis=1), 1.0)
-    return ops.cast(total / count, inputs.dtype)
+    count = ops.maximum(masked_count(inputs, padding_mask), 1.0)
+    return ops.cast(masked_sum(inputs, padding_mask) / count, inputs.dtype)

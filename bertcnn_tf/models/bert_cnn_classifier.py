@@ -14,6 +14,7 @@ from bertcnn_tf.models.saved_presets import is_saved_task
 from bertcnn_tf.models.saved_presets import load_saved_task
 from bertcnn_tf.optimizers import GlobalClipAdamW
 from bertcnn_tf.optimizers import head_learning_rate_multipliers
+from bertcnn_tf.preprocessing import make_preprocessor
 
 # BertBackbone's pooler feeds `pooled_output`, which no head here reads.
 POOLER_LAYER = "pooled_dense"
@@ -187,11 +188,13 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
                 self.head_layer, window_stride, dtype=backbone.dtype_policy, name="windowed_pooling"
             )
             features = self.windowed_pooling(sequence, padding_mask=inputs["padding_mask"])
+            self.windowed_cls_token = None
             cls_vector = None
             if self.cls_token_layer is not None:
-                cls_vector = WindowedPooling(
+                self.windowed_cls_token = WindowedPooling(
                     self.cls_token_layer, window_stride, dtype=backbone.dtype_policy, name="windowed_cls_token"
-                )(sequence, padding_mask=inputs["padding_mask"])
+                )
+                cls_vector = self.windowed_cls_token(sequence, padding_mask=inputs["padding_mask"])
         if cls_vector is not None:
             features = keras.layers.Concatenate(
                 dtype=backbone.dtype_policy, name="head_and_cls_token"
@@ -276,6 +279,41 @@ class BertCNNClassifier(keras_hub.models.TextClassifier):
         from bertcnn_tf.explanations import explain_texts
 
         return explain_texts(self, texts, text_pairs=text_pairs, top_k=top_k, label=label, batch_size=batch_size)
+
+    def reading_documents(self, max_document_length, window_stride=None):
+        """This classifier, its weights shared, reading documents in windows of its sequence length.
+
+        Texts up to `max_document_length` tokens are cut into windows
+        (`bertcnn_tf.preprocessing.make_window_packer`) and the head pools
+        over all of them (`bertcnn_tf.layers.WindowedPooling`). A classifier
+        trained on truncated texts can so read whole documents; a windowed
+        one can read longer ones, or with another stride. A text that fits
+        in one window gets the same logits as before. The backbone is shared
+        (not copied), and the head and output weights are copied.
+
+        Example:
+        ```python
+        documents = classifier.reading_documents(max_document_length=2048)
+        documents.predict(["a review of two thousand words ..."])
+        ```
+        """
+        if self.head == "seed":
+            raise ValueError(
+                'head="seed" flattens one fixed-length window, so it cannot pool over a document\'s '
+                "windows. Train with head='cnn' (or 'cls', 'mean', 'max') to read documents."
+            )
+        preprocessor = make_preprocessor(
+            self.preprocessor.tokenizer, self.preprocessor.sequence_length, max_document_length, window_stride
+        )
+        documents = type(self)(
+            backbone=self.backbone, num_classes=self.num_classes, preprocessor=preprocessor, head=self.head,
+            kernel_sizes=self.kernel_sizes, filters=self.filters, pooling=self.pooling,
+            with_cls_token=self.with_cls_token, dropout=self.dropout, activation=self.activation,
+            window_stride=preprocessor.window_stride,
+        )
+        documents.head_layer.set_weights(self.head_layer.get_weights())
+        documents.output_dense.set_weights(self.output_dense.get_weights())
+        return documents
 
     def get_compile_config(self):
         # keras-hub compiles every task on construction; an optimizer that

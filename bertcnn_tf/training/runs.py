@@ -78,6 +78,19 @@ class Run:
         """The same model and labels with some settings changed (`abstain_below=0.6`, say)."""
         return dataclasses.replace(self, settings={**self.settings, **changes})
 
+    def reading_documents(self, max_document_length, window_stride=None):
+        """The run with its model reading documents in windows (`BertCNNClassifier.reading_documents`).
+
+        Example:
+        ```python
+        run = bertcnn_tf.load_run("runs/demo").reading_documents(max_document_length=2048)
+        bertcnn_tf.predict(run, ["a review of two thousand words ..."])
+        ```
+        """
+        model = self.model.reading_documents(max_document_length, window_stride)
+        settings = {"max_document_length": max_document_length, "window_stride": model.window_stride}
+        return dataclasses.replace(self, model=model, settings={**self.settings, **settings})
+
     def save(self, run_dir):
         """Writes the run folder: `model.keras`, `labels.txt`, `settings.json`.
 

@@ -176,6 +176,7 @@ def train(
             data_options = dict(
                 fixed_length=fixed_length(model),
                 static_shapes=config.static_shapes or is_tpu(strategy),
+                replicas=strategy.num_replicas_in_sync,
             )
             train_data = make_dataset(
                 train_examples, model.preprocessor, train_targets, batch_size,
@@ -186,7 +187,10 @@ def train(
                 **data_options,
             )
             dirs = RunDirs(read=output_dir, write=write_dir)
-            steps_per_epoch = training_steps(train_examples, model.preprocessor, batch_size)
+            steps_per_epoch = training_steps(
+                train_examples, model.preprocessor, batch_size, strategy.num_replicas_in_sync,
+                data_options["static_shapes"],
+            )
             with detached_preprocessor(model), keras_fit_fixes(strategy):
                 if config.head_warmup_epochs:
                     warm_up_head(model, train_data, validation_data, config, dirs, steps_per_epoch)
