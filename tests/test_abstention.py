@@ -15,6 +15,7 @@ import bertcnn_tf
 from bertcnn_tf import postprocessing
 from bertcnn_tf.cli import main
 from bertcnn_tf.data.files import DataError
+from bertcnn_tf.inference import predict_logits
 from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.training.abstention import abstention_report
 from bertcnn_tf.training.abstention import tune_abstain_below
@@ -114,7 +115,7 @@ def test_a_validation_file_of_unknown_rows_only_is_a_clear_error(tmp_path, tiny_
     assert code == 2 and "every validation row is labelled 'unknown'" in err and "Traceback" not in err
 
 
-def test_the_saved_model_answers_label_id_minus_one_and_the_unknown_label(tmp_path):
+def test_the_saved_model_applies_the_temperature_and_answers_the_unknown_label(tmp_path):
     texts = ["the movie was great !", "late delivery", "", "refund the price", "ok"]
     tempered = make_run().with_settings(temperature=1.5)
     tops = sorted(max(record["probabilities"].values()) for record in bertcnn_tf.predict(tempered, texts))
@@ -130,10 +131,15 @@ def test_the_saved_model_answers_label_id_minus_one_and_the_unknown_label(tmp_pa
     np.testing.assert_array_equal(served["label_id"] == -1, top < threshold)
     assert (served["label_id"] == -1).sum() == 2  # the two least sure
     assert ((served["label_id"] == -1) == (served["label"] == b"other")).all()
+    # The temperature applies: the served probabilities are softmax(logits / 1.5).
+    logits = predict_logits(run.model, bertcnn_tf.Examples.unlabelled(texts))
+    expected_probabilities = postprocessing.probabilities(logits, False, temperature=1.5).numpy()
+    np.testing.assert_allclose(served["probabilities"], expected_probabilities, atol=1e-5)
     card = bertcnn_tf.read_model_card(path)
     assert (card["abstain_below"], card["unknown_label"], card["temperature"]) == (threshold, "other", 1.5)
-    # --abstain-below at export time overrides the run's own.
-    everything = bertcnn_tf.export_for_serving(run, tmp_path / "open", abstain_below=1.01)
+    # --abstain-below at export time overrides the run's own (the same graph,
+    # checked above; unchecked here to keep the suite short).
+    everything = bertcnn_tf.export_for_serving(run, tmp_path / "open", abstain_below=1.01, check=False)
     with SavedModelSession(everything) as session:
         assert (session.run("serving_default", {"text": strings(texts)})["label_id"] == -1).all()
 

@@ -8,14 +8,11 @@ import pytest
 from conftest import quick_config
 from conftest import sentiment_rows
 from conftest import write_csv
-from serving_helpers import make_run
-from serving_helpers import strings
 
 import bertcnn_tf
 from bertcnn_tf import postprocessing
 from bertcnn_tf.cli import main
 from bertcnn_tf.inference import predict_logits
-from bertcnn_tf.serving.c_api import SavedModelSession
 from bertcnn_tf.training.calibration import expected_calibration_error
 from bertcnn_tf.training.calibration import fit_temperature
 from bertcnn_tf.training.calibration import negative_log_likelihood
@@ -113,16 +110,3 @@ def test_no_calibration_keeps_the_logits(tmp_path, tiny_preset):
         bertcnn_tf.read_examples(data), str(tmp_path / "run"), quick_config(tiny_preset, epochs=1, calibrate=False)
     )
     assert run.temperature == 1.0
-
-
-def test_the_saved_model_applies_the_temperature_and_names_it(tmp_path):
-    run = make_run()
-    run.settings["temperature"] = 2.5
-    texts = ["the movie was great !", "late delivery", "", "refund the price"]
-    path = bertcnn_tf.export_for_serving(run, tmp_path / "tempered")  # checked against Keras at 2.5
-    with SavedModelSession(path) as session:
-        served = session.run("serving_default", {"text": strings(texts)})
-    logits = predict_logits(run.model, bertcnn_tf.Examples(texts=texts, labels=[[]] * len(texts)))
-    expected = postprocessing.probabilities(logits, False, temperature=2.5).numpy()
-    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
-    assert bertcnn_tf.read_model_card(path)["temperature"] == 2.5

@@ -57,16 +57,6 @@ def test_windows_computed_by_hand_agree_with_the_packer():
     assert short.shape[:2] == (1, 1)
 
 
-@pytest.mark.parametrize("head, options", [("cnn", {}), ("cnn", {"pooling": "max_mean", "with_cls_token": True}),
-                                           ("mean", {}), ("max", {}), ("cls", {})])
-def test_a_text_in_one_window_gives_todays_result(head, options):
-    classifier = windowed_classifier(head=head, **options)
-    texts = ["the movie", "bad plot !", ""]
-    np.testing.assert_allclose(
-        classifier.predict(texts, verbose=0), flat_twin(classifier, **options).predict(texts, verbose=0), atol=1e-5
-    )
-
-
 def test_logits_do_not_depend_on_batching_windows_or_padding():
     classifier = windowed_classifier(max_document_length=256)
     document = "the movie was great ! loved it , great fun not boring at all " * 4
@@ -83,10 +73,14 @@ def test_logits_do_not_depend_on_batching_windows_or_padding():
 
 @pytest.mark.parametrize("head, options", [("cnn", {}), ("cnn", {"pooling": "max_mean", "with_cls_token": True}),
                                            ("mean", {}), ("max", {}), ("cls", {})])
-def test_predicting_windows_as_rows_gives_the_models_own_logits(head, options):
-    # predict_logits batches windows of different documents by length; the
-    # model pools whole documents. Same numbers, with empty windows and padding in the model's batch.
+def test_one_window_is_todays_result_and_windows_as_rows_the_models_own(head, options):
     classifier = windowed_classifier(head=head, max_document_length=256, **options)
+    short = ["the movie", "bad plot !", ""]
+    np.testing.assert_allclose(
+        classifier.predict(short, verbose=0), flat_twin(classifier, **options).predict(short, verbose=0), atol=1e-5
+    )
+    # predict_logits batches windows of different documents by length; the
+    # model pools whole documents, with empty windows and padding in its batch.
     texts = ["ok", "", "the movie was great ! loved it , great fun " * 5, "late delivery , refund please " * 9,
              "bad plot !"]
     expected = classifier.predict(texts, batch_size=len(texts), verbose=0)
@@ -109,9 +103,9 @@ def test_windows_as_rows_are_the_packers_windows():
     assert rows["last_window"].tolist() == [True, False, False, True, True]
 
 
-@pytest.mark.parametrize("head, options", [("cnn", {"pooling": "max_mean", "with_cls_token": True}), ("cls", {})])
-def test_a_truncating_classifier_reads_documents_with_its_own_weights(head, options):
-    windowed = windowed_classifier(head=head, max_document_length=256, **options)
+def test_a_truncating_classifier_reads_documents_with_its_own_weights():
+    options = {"pooling": "max_mean", "with_cls_token": True}
+    windowed = windowed_classifier(max_document_length=256, **options)
     truncating = flat_twin(windowed, **options)
     reading = truncating.reading_documents(max_document_length=256, window_stride=STRIDE)
     assert reading.backbone is truncating.backbone and reading.preprocessor.max_document_length == 256
@@ -220,13 +214,13 @@ def test_an_epoch_of_documents_sees_every_document_once():
     assert windows >= 4 and steps == 2 + 3
 
 
-def test_evaluate_and_predict_read_documents_with_a_truncating_run(tiny_preset, tmp_path, capsys):
+def test_evaluate_and_predict_read_documents_with_a_truncating_run(tmp_path, capsys):
     from bertcnn_tf.cli import main
 
-    rows = [("the movie was great ! " * 6, "good"), ("awful plot , bad actors " * 6, "bad")] * 8
-    examples = bertcnn_tf.Examples(texts=[t for t, _ in rows], labels=[[label] for _, label in rows])
+    rows = [("the movie was great ! " * 6, "good"), ("awful plot , bad actors " * 6, "bad")] * 2
     run_dir = str(tmp_path / "run")
-    bertcnn_tf.train(examples, run_dir, quick_config(tiny_preset, sequence_length=16, epochs=1))
+    truncating = flat_twin(windowed_classifier(), sequence_length=16)  # untrained: the weights do not matter here
+    bertcnn_tf.Run(truncating, labels=["bad", "good"], settings={"head": "cnn"}).save(run_dir)
     document = "awful plot , bad actors " * 3 + "the movie was great ! " * 12
     capsys.readouterr()
     assert main(["predict", "--model", run_dir, "--max-document-length", "96", document]) == 0
