@@ -96,6 +96,11 @@ class DocumentPreprocessor(keras_hub.models.BertTextClassifierPreprocessor):
         self.window_stride = int(window_stride or default_window_stride(sequence_length))
         check_window_settings(sequence_length, self.max_document_length, self.window_stride)
 
+    @property
+    def most_windows(self):
+        """The most windows a document is cut into (`windows_per_document` of `max_document_length`)."""
+        return windows_per_document(self.max_document_length, self.sequence_length, self.window_stride)
+
     def call(self, x, y=None, sample_weight=None):
         if isinstance(x, (tuple, list)) and len(x) and isinstance(x[0], (tuple, list)):
             raise ValueError("Documents are windowed one text at a time: sentence pairs are not supported.")

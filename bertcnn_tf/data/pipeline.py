@@ -10,9 +10,8 @@ from bertcnn_tf.preprocessing import LENGTH_STEP
 from bertcnn_tf.preprocessing import DocumentPreprocessor
 from bertcnn_tf.preprocessing import pack_inputs
 from bertcnn_tf.preprocessing import packer_for
-from bertcnn_tf.preprocessing import tokenize_all
+from bertcnn_tf.preprocessing import tokenize_windows
 from bertcnn_tf.preprocessing import trim_to_longest
-from bertcnn_tf.preprocessing import windows_per_document
 
 
 def make_dataset(
@@ -66,8 +65,7 @@ def make_dataset(
     """
     windowed = isinstance(preprocessor, DocumentPreprocessor)
     if windowed:
-        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
-                                    preprocessor.window_stride)
+        most = preprocessor.most_windows
     # Rows of a batch that is not bucketed: documents fill about `batch_size` windows.
     rows_per_batch = documents_per_batch(batch_size, most, replicas) if windowed else batch_size
     if static_shapes and not training:
@@ -156,13 +154,10 @@ def training_steps(examples, preprocessor, batch_size, replicas=1, static_shapes
     the batches of each window bucket (`window_buckets`), from each document's number of windows."""
     if not isinstance(preprocessor, DocumentPreprocessor):
         return steps_per_epoch(len(examples), batch_size)
+    most = preprocessor.most_windows
     if static_shapes:
-        most = windows_per_document(preprocessor.max_document_length, preprocessor.sequence_length,
-                                    preprocessor.window_stride)
         return steps_per_epoch(len(examples), documents_per_batch(batch_size, most, replicas))
-    mask = tokenize_all(examples, preprocessor)["padding_mask"]
-    windows = np.maximum(mask.any(axis=2).sum(axis=1), 1)
-    most = mask.shape[1]
+    windows = np.bincount(tokenize_windows(examples, preprocessor)["document"], minlength=len(examples))
     boundaries, sizes = window_buckets(batch_size, most, replicas)
     bucket = np.searchsorted(boundaries, windows, side="right")
     return max(1, int(sum(math.ceil(np.sum(bucket == i) / size) for i, size in enumerate(sizes))))
