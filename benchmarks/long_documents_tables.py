@@ -20,16 +20,25 @@ TOKENS_PER_S_TARGET = 0.9  # documents' tokens/s over short texts', at least
 
 
 def newest_per_configuration(rows):
-    """The newest accuracy row of each (head, setting), in the settings' order, then cnn before cls."""
+    """The newest accuracy row of each (head, setting, seed), in the settings' order, cnn before cls, then by seed."""
     newest = {}
     for row in rows:
         if row.get("kind") == "accuracy":
-            newest[(row["head"], row["setting"])] = row
+            newest[(row["head"], row["setting"], row["seed"])] = row
     order, heads = list(SETTING_NAMES), ["cnn", "cls"]
     return sorted(newest.values(), key=lambda r: (
         order.index(r["setting"]) if r["setting"] in order else len(order),
         heads.index(r["head"]) if r["head"] in heads else len(heads),
+        r["seed"],
     ))
+
+
+def seed_means(rows):
+    """`{(setting, head): (mean accuracy, seeds)}` of the configurations run with more than one seed."""
+    grouped = {}
+    for row in rows:
+        grouped.setdefault((row["setting"], row["head"]), []).append(row["accuracy"])
+    return {key: (sum(values) / len(values), len(values)) for key, values in grouped.items() if len(values) > 1}
 
 
 def met(value, target, at_most):
@@ -38,25 +47,34 @@ def met(value, target, at_most):
 
 def accuracy_lines(rows):
     first = rows[0]
+    seeds = sorted({row["seed"] for row in rows})
     epochs = f"{first['epochs']} epoch{'s' if first['epochs'] > 1 else ''}"
     lines = [
         f"Command: `{first['command']}`. Per head and setting, a run on all-MiniLM-L6-v2 trained on the same "
         f"{first['train_rows']} imdb training reviews (a stratified subsample of 22,500; {first['validation_split']:.0%} "
-        f"of them held out for validation and calibration), {epochs}, seed {first['seed']}; accuracy on the same "
-        f"{first['dev_rows']} dev reviews drawn at random. docs/s: `predict_logits` over those dev reviews after a "
+        f"of them held out for validation and calibration), {epochs}, seed {', '.join(str(seed) for seed in seeds)} "
+        "(a seed draws the training subsample, its split, the initialisation and the dev sample); accuracy on "
+        f"{first['dev_rows']} dev reviews drawn at random, the same for every configuration of a seed. docs/s: `predict_logits` over those dev reviews after a "
         "warm-up call. Peak RSS of the configuration's own child process: up to the end of training, then while "
         "predicting (the peak reset after training, so it starts from what the trained process holds).",
         "",
-        "| setting | head | dev accuracy | train s | predict docs/s | peak RSS training | peak RSS predicting |",
-        "|---|---|---|---|---|---|---|",
+        "| setting | head | seed | dev accuracy | train s | predict docs/s | peak RSS training | peak RSS predicting |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         predicting = row.get("predict_peak_rss_mb")
         lines.append(
-            f"| {SETTING_NAMES.get(row['setting'], row['setting'])} | {row['head']} | {100 * row['accuracy']:.1f}% | "
+            f"| {SETTING_NAMES.get(row['setting'], row['setting'])} | {row['head']} | {row['seed']} | "
+            f"{100 * row['accuracy']:.1f}% | "
             f"{row['train_seconds']:.0f} | {row['docs_per_s']:.2f} | {row['train_peak_rss_mb']:,} MB | "
             f"{'-' if predicting is None else f'{predicting:,} MB'} |"
         )
+    means = seed_means(rows)
+    if means:
+        lines += ["", "Mean dev accuracy over seeds: " + "; ".join(
+            f"{SETTING_NAMES.get(setting, setting)}, {head}: {100 * mean:.1f}% ({count} seeds)"
+            for (setting, head), (mean, count) in means.items()
+        ) + "."]
     cuts = [row["head_tail"] for row in rows if row.get("head_tail")]
     if cuts:
         cut = cuts[-1]
