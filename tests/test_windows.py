@@ -215,7 +215,9 @@ def test_an_epoch_of_documents_sees_every_document_once():
 
 
 def test_evaluate_and_predict_read_documents_with_a_truncating_run(tmp_path, capsys):
+    from bertcnn_tf.cli import build_parser
     from bertcnn_tf.cli import main
+    from bertcnn_tf.cli.training import reading_documents
 
     rows = [("the movie was great ! " * 6, "good"), ("awful plot , bad actors " * 6, "bad")] * 2
     run_dir = str(tmp_path / "run")
@@ -235,3 +237,5 @@ def test_evaluate_and_predict_read_documents_with_a_truncating_run(tmp_path, cap
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["examples"] == 5
     assert main(["predict", "--model", run_dir, "--window-stride", "4", "a text"]) == 2
     assert "--window-stride needs --max-document-length" in capsys.readouterr().err
+    export = build_parser().parse_args(["export", "--model", run_dir, "--export-dir", "d", "--max-document-length", "96"])
+    assert reading_documents(bertcnn_tf.load_run(run_dir), export).settings["max_document_length"] == 96
