@@ -366,8 +366,8 @@ def test_the_faithfulness_section_compares_explain_with_the_baselines_and_predic
 def test_the_long_documents_section_compares_the_settings_and_checks_the_window_targets():
     from benchmarks.long_documents_tables import long_documents_section
 
-    def accuracy(head, setting, value, command="cmd"):
-        return {"kind": "accuracy", "dataset": "imdb", "head": head, "setting": setting, "seed": 1, "epochs": 1,
+    def accuracy(head, setting, value, command="cmd", seed=1):
+        return {"kind": "accuracy", "dataset": "imdb", "head": head, "setting": setting, "seed": seed, "epochs": 1,
                 "train_limit": 800, "eval_limit": 400, "train_rows": 800, "dev_rows": 400, "validation_split": 0.1,
                 "accuracy": value, "train_seconds": 120.4, "predict_seconds": 40.0, "docs_per_s": 10.0,
                 "train_peak_rss_mb": 3000, "predict_peak_rss_mb": 2500, "command": command, "machine": MACHINE,
@@ -387,8 +387,13 @@ def test_the_long_documents_section_compares_the_settings_and_checks_the_window_
     section = long_documents_section(rows)
     # The newest row per configuration, in the settings' order: (a) before (b) before (c).
     assert "older" not in section and "Command: `cmd`" in section
-    assert section.index("(a) truncation at 128 | cls | 80.0% | 120 | 10.00 | 3,000 MB | 2,500 MB |") < section.index(
-        "(b) truncation at 512 | cnn | 85.0% |") < section.index("(c) head+tail")
+    assert section.index("(a) truncation at 128 | cls | 1 | 80.0% | 120 | 10.00 | 3,000 MB | 2,500 MB |") < section.index(
+        "(b) truncation at 512 | cnn | 1 | 85.0% |") < section.index("(c) head+tail")
+    assert "Mean dev accuracy" not in section
+    # A second seed: its own row, and the mean over seeds.
+    seeded = long_documents_section(rows + [accuracy("cnn", "headtail512", 0.8, seed=2)])
+    assert "| cnn | 1 | 86.0% |" in seeded and "| cnn | 2 | 80.0% |" in seeded and "seed 1, 2 " in seeded
+    assert "Mean dev accuracy over seeds: (c) head+tail: first 128 + last 382, at 512, cnn: 83.0% (2 seeds)." in seeded
     assert "re-tokenized, 129 of 130 gave exactly the kept tokens" in section
     assert "| text tokens, overlap included | 1.050x | met (at most 1.15x) |" in section
     assert "| 2,300 | 2,500 | 0.92x | met (at least 0.9x) |" in section
