@@ -132,8 +132,10 @@ def long_documents_section(rows):
     if speed:
         lines += ([""] if lines else []) + speed_lines(speed[-1])
     shown = accuracy + speed[-1:]
+    several_seeds = len({row["seed"] for row in accuracy}) > 1
     loads = [
         f"{row.get('setting', 'speed')} {row.get('head', '')}".strip()
+        + (f" seed {row['seed']}" if several_seeds and row.get("kind") == "accuracy" else "")
         + f" {row['load_average']['before'][0]:.1f} to {row['load_average']['after'][0]:.1f}"
         for row in shown
         if row.get("load_average", {}).get("before") and row["load_average"].get("after")
