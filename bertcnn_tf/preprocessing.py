@@ -394,10 +394,18 @@ def tokenize_all(examples, preprocessor, chunk=1024, with_offsets=False):
     inputs = examples.inputs()
     columns = list(inputs) if isinstance(inputs, tuple) else [inputs]
     tokenize = traced_tokenizer(preprocessor, len(columns), with_offsets)
-    parts = []
-    for start in range(0, max(1, len(columns[0])), chunk):  # one (empty) call for no texts
+    return _concatenated(features for _, features in _tokenized_chunks(tokenize, columns, chunk))
+
+
+def _tokenized_chunks(tokenize, columns, chunk):
+    """`(start, numpy features)` of `tokenize` over each chunk of `chunk` rows (one empty call for no rows)."""
+    for start in range(0, max(1, len(columns[0])), chunk):
         features = tokenize(*[tf.constant(column[start : start + chunk], tf.string) for column in columns])
-        parts.append({name: value.numpy() for name, value in features.items()})
+        yield start, {name: value.numpy() for name, value in features.items()}
+
+
+def _concatenated(parts):
+    parts = list(parts)
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
@@ -421,14 +429,13 @@ def tokenize_windows(examples, preprocessor, chunk=1024):
         raise ValueError("Documents are windowed one text at a time: sentence pairs are not supported.")
     tokenize = traced_tokenizer(preprocessor, flat_windows=True)
     parts = []
-    for start in range(0, max(1, len(texts)), chunk):  # one (empty) call for no texts
-        features = {name: value.numpy() for name, value in tokenize(tf.constant(texts[start : start + chunk], tf.string)).items()}
+    for start, features in _tokenized_chunks(tokenize, [texts], chunk):
         counts = features.pop("windows")
         ends = np.cumsum(counts)
         features["document"] = start + np.repeat(np.arange(len(counts)), counts)
         features["last_window"] = np.isin(np.arange(ends[-1] if len(ends) else 0), ends - 1)
         parts.append(features)
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return _concatenated(parts)
 
 
 def batch_width(lengths, limit):
