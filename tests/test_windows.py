@@ -12,7 +12,10 @@ from conftest import tiny_tokenizer
 from conftest import write_csv
 
 import bertcnn_tf
+from bertcnn_tf.data.pipeline import make_dataset
+from bertcnn_tf.data.pipeline import training_steps
 from bertcnn_tf.inference import predict_logits
+from bertcnn_tf.preprocessing import detached_preprocessor
 from bertcnn_tf.preprocessing import make_window_packer
 from bertcnn_tf.preprocessing import tokenize_windows
 from bertcnn_tf.preprocessing import windows_per_document
@@ -132,7 +135,8 @@ def test_the_seed_head_refuses_windows():
 
 
 def test_a_planted_token_after_token_2000_is_found_with_windows_and_missed_by_truncation():
-    classifier = windowed_classifier(max_document_length=4096, seed=1)
+    # Trained on short texts (one to three windows), then read 4,096-token documents.
+    classifier = windowed_classifier(max_document_length=64, seed=1)
     rng = np.random.default_rng(0)
     fillers = ["the", "a", "movie", "film", "plot", "it", "was"]
     texts, labels = [], []
@@ -143,12 +147,17 @@ def test_a_planted_token_after_token_2000_is_found_with_windows_and_missed_by_tr
         texts.append(" ".join(words))
         labels.append(i % 2)
     classifier.compile(optimizer=tf.keras.optimizers.Adam(3e-3))
-    classifier.fit(texts, np.array(labels), batch_size=16, epochs=25, verbose=0)
+    examples = bertcnn_tf.Examples.unlabelled(texts)
+    # The training pipeline tokenizes once and buckets by windows: 2x faster than fit(texts).
+    data = make_dataset(examples, classifier.preprocessor, np.array(labels), batch_size=16, training=True)
+    with detached_preprocessor(classifier):
+        classifier.fit(data, steps_per_epoch=training_steps(examples, classifier.preprocessor, 16), epochs=25, verbose=0)
     filler = " ".join(rng.choice(fillers, size=3000))
     words = filler.split()
     needle = " ".join(words[:2500] + ["refund"] + words[2500:2999])
     assert len(tiny_tokenizer()(tf.constant([needle]))[0]) == 3000
-    windowed = predict_logits(classifier, bertcnn_tf.Examples.unlabelled([needle, filler])).argmax(axis=1)
+    documents = classifier.reading_documents(max_document_length=4096)
+    windowed = predict_logits(documents, bertcnn_tf.Examples.unlabelled([needle, filler])).argmax(axis=1)
     truncated = flat_twin(classifier, sequence_length=128).predict([needle], verbose=0).argmax(axis=1)
     assert windowed.tolist() == [1, 0]  # found, and no false alarm on the same filler without it
     assert truncated.tolist() == [0]  # the first 126 tokens hold no "refund"
@@ -175,7 +184,7 @@ def test_train_predict_and_serve_documents(tiny_preset, tmp_path):
         [list(p["probabilities"].values()) for p in predictions],
         [list(p["probabilities"].values()) for p in bertcnn_tf.predict(run, texts)], atol=1e-5,
     )
-    path = bertcnn_tf.export_for_serving(str(tmp_path / "run"), tmp_path / "served")
+    path = bertcnn_tf.export_for_serving(str(tmp_path / "run"), tmp_path / "served", check=False)
     card = read_model_card(path)
     assert (card["max_document_length"], card["window_stride"], card["explain_top_k"]) == (96, 6, 5)
     report = check_serving(path)  # the C++ loader; bad inputs include a 10,000-word text
