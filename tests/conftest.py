@@ -1,6 +1,7 @@
 """Tiny random backbones and preprocessors, built in seconds, for the tests."""
 
 import os
+import shutil
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -81,6 +82,42 @@ def texts():
 @pytest.fixture
 def labels():
     return list(LABELS)
+
+
+def built_once(tmp_path_factory, name, build):
+    """A folder that `build(folder)` fills once per test session, for every xdist worker.
+
+    A module fixture runs once in each worker that runs one of its tests, and
+    worksteal spreads a module over both, so each expensive export or training
+    would be built twice. The first worker to ask builds it under a lock; the
+    other waits for it (no longer than building it itself) and reuses it.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder = root / "built-once" / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def trained_once(tmp_path_factory, name, train):
+    """`(run, report, run folder, training CSV)` of a run that `train(folder)` writes to
+    `folder/run` from `folder/train.csv`, trained once a session (`built_once`) and reloaded."""
+    import json
+
+    folder = built_once(tmp_path_factory, name, train)
+    run_dir = str(folder / "run")
+    with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    return bertcnn_tf.load_run(run_dir), report, run_dir, str(folder / "train.csv")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import quick_config
 from conftest import sentiment_rows
+from conftest import trained_once
 from conftest import write_csv
 from serving_helpers import make_run
 from serving_helpers import strings
@@ -70,13 +71,13 @@ def test_multi_label_models_do_not_abstain_but_say_so():
 
 @pytest.fixture(scope="module")
 def abstaining_run(tmp_path_factory, tiny_preset):
-    folder = tmp_path_factory.mktemp("abstaining")
-    rows = sentiment_rows(4) + UNKNOWN_ROWS * 4
-    data = write_csv(folder / "train.csv", rows)
-    run_dir = str(folder / "run")
-    config = quick_config(tiny_preset, epochs=2, abstain=True)
-    run, report = bertcnn_tf.train(bertcnn_tf.read_examples(data), run_dir, config)
-    return run, report, run_dir, data
+
+    def build(folder):
+        data = write_csv(folder / "train.csv", sentiment_rows(4) + UNKNOWN_ROWS * 4)
+        config = quick_config(tiny_preset, epochs=2, abstain=True)
+        bertcnn_tf.train(bertcnn_tf.read_examples(data), str(folder / "run"), config)
+
+    return trained_once(tmp_path_factory, "abstaining", build)
 
 
 def test_unknown_rows_are_not_a_class_and_tune_the_threshold(abstaining_run):

@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+from conftest import built_once
 from serving_helpers import make_run
 from serving_helpers import save_run
 
@@ -35,11 +36,12 @@ def texts(count, seed=0):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny run folder and its export, whose threshold makes some rows abstain ("unknown")."""
-    run = make_run()
-    run = run.with_settings(abstain_below=0.5)
-    run_dir = save_run(run, tmp_path_factory.mktemp("run") / "feedback")
-    export = export_for_serving(run_dir, tmp_path_factory.mktemp("saved_models") / "feedback", check=False)
-    return run_dir, export
+    def build(folder):
+        run_dir = save_run(make_run().with_settings(abstain_below=0.5), folder / "run")
+        export_for_serving(run_dir, folder / "feedback", check=False)
+
+    folder = built_once(tmp_path_factory, "beam-models", build)
+    return str(folder / "run"), str(folder / "feedback" / "1")
 
 
 def write_csv(path, rows, gzipped=False):

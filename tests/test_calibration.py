@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import quick_config
 from conftest import sentiment_rows
+from conftest import trained_once
 from conftest import write_csv
 
 import bertcnn_tf
@@ -69,11 +70,12 @@ def test_a_model_that_outputs_probabilities_takes_the_temperature_of_its_logits(
 
 @pytest.fixture(scope="module")
 def calibrated_run(tmp_path_factory, tiny_preset):
-    folder = tmp_path_factory.mktemp("calibrated")
-    data = write_csv(folder / "train.csv", sentiment_rows(4))
-    run_dir = str(folder / "run")
-    run, report = bertcnn_tf.train(bertcnn_tf.read_examples(data), run_dir, quick_config(tiny_preset, epochs=2))
-    return run, report, run_dir, data
+
+    def build(folder):
+        data = write_csv(folder / "train.csv", sentiment_rows(4))
+        bertcnn_tf.train(bertcnn_tf.read_examples(data), str(folder / "run"), quick_config(tiny_preset, epochs=2))
+
+    return trained_once(tmp_path_factory, "calibrated", build)
 
 
 def test_training_fits_a_temperature_and_predict_applies_it(calibrated_run):

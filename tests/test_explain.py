@@ -10,6 +10,7 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import built_once
 from conftest import TEXTS
 from conftest import tiny_classifier
 from serving_helpers import make_run
@@ -201,11 +202,11 @@ def test_the_same_text_gives_the_same_evidence_at_any_padding():
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    run = make_run(text_pair=False)
-    run_dir = save_run(run, tmp_path_factory.mktemp("run") / "feedback")
-    base = tmp_path_factory.mktemp("saved_models") / "feedback"
-    path = bertcnn_tf.export_for_serving(run_dir, base, explain_top_k=3)
-    return bertcnn_tf.load_run(run_dir), path
+    def build(folder):
+        bertcnn_tf.export_for_serving(save_run(make_run(text_pair=False), folder / "run"), folder / "feedback", explain_top_k=3)
+
+    folder = built_once(tmp_path_factory, "explain-export", build)
+    return bertcnn_tf.load_run(str(folder / "run")), str(folder / "feedback" / "1")
 
 
 def test_the_explain_signature_gives_what_python_gives(exported):

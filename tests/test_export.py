@@ -2,6 +2,8 @@
 op set, layout and atomic publishing. Exports are read back with TensorFlow's
 C API loader (the one TF Serving runs), not with `tf.saved_model.load`."""
 
+import contextlib
+import io
 import json
 import os
 import stat
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TEXTS
+from conftest import built_once
 from conftest import tiny_tokenizer
 from serving_helpers import LABELS
 from serving_helpers import PAIRS_A
@@ -54,16 +57,39 @@ KINDS = ["single", "multi", "pair", "seed"]
 TOKENIZER_OPS = {"CaseFoldUTF8", "FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"}
 
 
-def _export(tmp_path_factory, run, name):
-    return run, export_for_serving(run, tmp_path_factory.mktemp("saved_models") / name)
+def _export(tmp_path_factory, run, name, **options):
+    """`(run, version path)`: the run saved and exported once per session (`built_once`), reloaded."""
+
+    def build(folder):
+        run.save(folder / "run")
+        export_for_serving(run, folder / name, **options)
+
+    folder = built_once(tmp_path_factory, f"export-{name}", build)
+    return load_run(str(folder / "run")), str(folder / name / "1")
 
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    """Exported from a run folder, as `bertcnn export --model RUN` does."""
-    run_dir = save_run(make_run(), tmp_path_factory.mktemp("run") / "feedback")
-    path = export_for_serving(run_dir, tmp_path_factory.mktemp("saved_models") / "feedback")
-    return load_run(run_dir), path
+    """Exported from a run folder, as `bertcnn export --model RUN` does; also records what the
+    base folder held while the export's check ran (`checked.json`)."""
+
+    def build(folder):
+        run_dir = save_run(make_run(), folder / "run")
+        base = folder / "feedback"
+        seen = []
+        real_check = bertcnn_tf.serving.export.check_serving
+
+        def spy(path, run=None):
+            seen.append((os.path.basename(path), os.path.dirname(path), _entries(base)))
+            return real_check(path, run=run)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bertcnn_tf.serving.export, "check_serving", spy)
+            export_for_serving(run_dir, base)
+        (folder / "checked.json").write_text(json.dumps(seen))
+
+    folder = built_once(tmp_path_factory, "export-single", build)
+    return load_run(str(folder / "run")), str(folder / "feedback" / "1")
 
 
 @pytest.fixture(scope="module")
@@ -406,18 +432,10 @@ def test_export_refuses_a_taken_version_before_writing(tmp_path):
     assert _entries(base) == ["3"]
 
 
-def test_check_runs_on_a_hidden_staging_directory(tmp_path, monkeypatch):
-    base = tmp_path / "feedback"
-    seen = []
-    real_check = bertcnn_tf.serving.export.check_serving
-
-    def spy(path, run=None):
-        seen.append((os.path.basename(path), os.path.dirname(path), _entries(base)))
-        return real_check(path, run=run)
-
-    monkeypatch.setattr(bertcnn_tf.serving.export, "check_serving", spy)
-    export_for_serving(make_run(), base)
-    [(name, parent, entries_during_check)] = seen
+def test_check_runs_on_a_hidden_staging_directory(single):
+    base = os.path.dirname(single[1])
+    checked = json.loads(open(os.path.join(os.path.dirname(base), "checked.json")).read())
+    [(name, parent, entries_during_check)] = checked
     assert name.startswith(".feedback-tmp-") and parent == str(base)
     assert entries_during_check == [name]  # nothing TF Serving would load
     assert numeric_versions(base) == [1] and _entries(base) == ["1"]
@@ -457,8 +475,17 @@ def test_model_card_is_json_with_the_run_settings(multi):
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    run = make_run()
-    return run, export_for_serving(run, tmp_path_factory.mktemp("saved_models") / "compiled", jit_compile=True)
+    """`bertcnn export --jit-compile`: the run, the version's path and what the command printed."""
+
+    def build(folder):
+        run_dir = save_run(make_run(), folder / "run")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(["export", "--model", run_dir, "--export-dir", str(folder / "compiled"), "--jit-compile"])
+        (folder / "printed.txt").write_text(f"exit code {code}\n{printed.getvalue()}")
+
+    folder = built_once(tmp_path_factory, "export-compiled", build)
+    return load_run(str(folder / "run")), str(folder / "compiled" / "1"), (folder / "printed.txt").read_text()
 
 
 def _functions_that_xla_must_compile(path):
@@ -472,7 +499,7 @@ def _functions_that_xla_must_compile(path):
 
 
 def test_an_xla_export_compiles_the_model_call_and_equals_keras(compiled, single):
-    run, path = compiled
+    run, path, _ = compiled
     assert _functions_that_xla_must_compile(path)
     assert not _functions_that_xla_must_compile(single[1])
     card = read_model_card(path)
@@ -487,7 +514,7 @@ def test_an_xla_export_compiles_the_model_call_and_equals_keras(compiled, single
 
 
 def test_an_xla_export_warms_up_a_single_text_of_every_width(compiled):
-    run, path = compiled
+    run, path, _ = compiled
     requests = read_warmup_requests(os.path.join(path, WARMUP_FILE))
     texts = [inputs["text"] for name, inputs in requests if name == "serving_default"]
     singles = [text[0].decode() for text in texts if len(text) == 1]
@@ -513,9 +540,8 @@ def test_single_text_lengths_pack_to_each_serving_width(text_pair):
     assert widths.tolist() == [8, 16, 24, 30]
 
 
-def test_export_command_takes_jit_compile_and_names_the_server_flag(tmp_path, capsys):
-    run_dir = save_run(make_run(), tmp_path / "run")
-    base = tmp_path / "saved_models" / "compiled"
-    assert main(["export", "--model", run_dir, "--export-dir", str(base), "--jit-compile"]) == 0
-    assert f"run tensorflow_model_server with: {XLA_SERVING_FLAG}" in capsys.readouterr().out
-    assert read_model_card(base / "1")["jit_compile"] is True
+def test_export_command_takes_jit_compile_and_names_the_server_flag(compiled):
+    _, path, printed = compiled
+    assert printed.startswith("exit code 0\n")
+    assert f"run tensorflow_model_server with: {XLA_SERVING_FLAG}" in printed
+    assert read_model_card(path)["jit_compile"] is True

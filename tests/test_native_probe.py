@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import built_once
 from serving_helpers import PAIRS_A
 from serving_helpers import make_run
 
@@ -25,7 +26,8 @@ TEXTS = [text or "?" for text in PAIRS_A] + ["a much longer request " * 6, "déj
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    return export_for_serving(make_run(), tmp_path_factory.mktemp("saved_models") / "probe")
+    folder = built_once(tmp_path_factory, "native-probe", lambda folder: export_for_serving(make_run(), folder / "probe"))
+    return str(folder / "probe" / "1")
 
 
 @pytest.mark.parametrize("batch", [1, 3])

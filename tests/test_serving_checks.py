@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TEXTS
+from conftest import built_once
 from serving_helpers import LABELS
 from serving_helpers import PAIRS_A
 from serving_helpers import PAIRS_B
@@ -49,9 +50,13 @@ STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "k
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A single-label model: (run folder, published version directory)."""
-    run_dir = save_run(make_run(), tmp_path_factory.mktemp("run") / "feedback")
-    return run_dir, export_for_serving(run_dir, tmp_path_factory.mktemp("saved_models") / "feedback")
+    """A single-label model: (run folder, published version directory), built once a session."""
+
+    def build(folder):
+        export_for_serving(save_run(make_run(), folder / "run"), folder / "feedback")
+
+    folder = built_once(tmp_path_factory, "served", build)
+    return str(folder / "run"), str(folder / "feedback" / "1")
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +74,15 @@ def served_run(served):
 
 @pytest.fixture(scope="module")
 def pair_served(tmp_path_factory):
-    """A multi-label sentence-pair model: (Run, published version directory)."""
-    run = make_run(multi_label=True, text_pair=True)
-    return run, export_for_serving(run, tmp_path_factory.mktemp("saved_models") / "pairs")
+    """A multi-label sentence-pair model: (Run, published version directory), built once a session."""
+
+    def build(folder):
+        run = make_run(multi_label=True, text_pair=True)
+        run.save(folder / "run")
+        export_for_serving(run, folder / "pairs")
+
+    folder = built_once(tmp_path_factory, "pair-served", build)
+    return load_run(str(folder / "run")), str(folder / "pairs" / "1")
 
 
 @pytest.fixture(scope="module")
