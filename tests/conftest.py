@@ -1,5 +1,6 @@
 """Tiny random backbones and preprocessors, built in seconds, for the tests."""
 
+import json
 import os
 import shutil
 
@@ -111,8 +112,6 @@ def built_once(tmp_path_factory, name, build):
 def trained_once(tmp_path_factory, name, train):
     """`(run, report, run folder, training CSV)` of a run that `train(folder)` writes to
     `folder/run` from `folder/train.csv`, trained once a session (`built_once`) and reloaded."""
-    import json
-
     folder = built_once(tmp_path_factory, name, train)
     run_dir = str(folder / "run")
     with open(os.path.join(run_dir, "report.json"), encoding="utf-8") as f:

@@ -6,12 +6,14 @@ import os
 import keras
 import keras_hub
 import numpy as np
+from conftest import built_once
 from conftest import tiny_backbone
 from conftest import tiny_tokenizer
 
 import bertcnn_tf
 from bertcnn_tf.training.runs import REPORT_FILE
 from bertcnn_tf.training.runs import Run
+from bertcnn_tf.serving.export import export_for_serving
 
 LABELS = ["billing", "delivery", "praise"]
 PAIRS_A = [
@@ -55,6 +57,20 @@ def save_run(run, run_dir):
     with open(os.path.join(run_dir, REPORT_FILE), "w", encoding="utf-8") as f:
         json.dump(report, f)
     return str(run_dir)
+
+
+def exported_once(tmp_path_factory, key, make, model="feedback", from_run_folder=True, **options):
+    """`(run folder, version path)` of the run `make()` gives, saved and exported once a session
+    (`conftest.built_once`) as the model `model`: from its run folder, as `bertcnn export --model RUN`
+    does, or from the `Run` object (`from_run_folder=False`: the card then names no run or metrics)."""
+
+    def build(folder):
+        run = make()
+        run_dir = save_run(run, folder / "run")
+        export_for_serving(run_dir if from_run_folder else run, folder / model, **options)
+
+    folder = built_once(tmp_path_factory, key, build)
+    return str(folder / "run"), str(folder / model / "1")
 
 
 def keras_probabilities(run, texts, pairs=None):

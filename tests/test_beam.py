@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from conftest import built_once
+from serving_helpers import exported_once
 from serving_helpers import make_run
 from serving_helpers import save_run
 
@@ -36,12 +36,7 @@ def texts(count, seed=0):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny run folder and its export, whose threshold makes some rows abstain ("unknown")."""
-    def build(folder):
-        run_dir = save_run(make_run().with_settings(abstain_below=0.5), folder / "run")
-        export_for_serving(run_dir, folder / "feedback", check=False)
-
-    folder = built_once(tmp_path_factory, "beam-models", build)
-    return str(folder / "run"), str(folder / "feedback" / "1")
+    return exported_once(tmp_path_factory, "beam-models", lambda: make_run().with_settings(abstain_below=0.5), check=False)
 
 
 def write_csv(path, rows, gzipped=False):

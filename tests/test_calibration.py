@@ -82,13 +82,13 @@ def test_training_fits_a_temperature_and_predict_applies_it(calibrated_run):
     run, report, run_dir, data = calibrated_run
     temperature = run.temperature
     assert isinstance(temperature, float) and temperature > 0 and temperature != 1.0
-    assert bertcnn_tf.load_run(run_dir).temperature == temperature
     examples = bertcnn_tf.read_examples(data)
     expected = postprocessing.probabilities(predict_logits(run.model, examples), False, temperature=temperature)
     predicted = bertcnn_tf.predict(run, examples.texts)
     for record, row in zip(predicted, expected.numpy()):
         assert list(record["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-5)
     calibration = report["splits"]["validation"]["calibration"]
+    # `run` is the reloaded folder: the temperature training fitted (its report) came back with it.
     assert calibration["temperature"] == temperature
     # Fitted on the validation split by NLL: it cannot be worse there than no temperature.
     assert calibration["nll"]["after"] <= calibration["nll"]["before"] + 1e-6

@@ -10,9 +10,9 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import built_once
 from conftest import TEXTS
 from conftest import tiny_classifier
+from serving_helpers import exported_once
 from serving_helpers import make_run
 from serving_helpers import save_run
 from serving_helpers import strings
@@ -202,11 +202,8 @@ def test_the_same_text_gives_the_same_evidence_at_any_padding():
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    def build(folder):
-        bertcnn_tf.export_for_serving(save_run(make_run(text_pair=False), folder / "run"), folder / "feedback", explain_top_k=3)
-
-    folder = built_once(tmp_path_factory, "explain-export", build)
-    return bertcnn_tf.load_run(str(folder / "run")), str(folder / "feedback" / "1")
+    run_dir, path = exported_once(tmp_path_factory, "explain-export", make_run, explain_top_k=3)
+    return bertcnn_tf.load_run(run_dir), path
 
 
 def test_the_explain_signature_gives_what_python_gives(exported):

@@ -21,6 +21,7 @@ from serving_helpers import LABELS
 from serving_helpers import PAIRS_A
 from serving_helpers import PAIRS_B
 from serving_helpers import keras_probabilities
+from serving_helpers import exported_once
 from serving_helpers import make_run
 from serving_helpers import save_run
 from serving_helpers import strings
@@ -57,15 +58,10 @@ KINDS = ["single", "multi", "pair", "seed"]
 TOKENIZER_OPS = {"CaseFoldUTF8", "FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"}
 
 
-def _export(tmp_path_factory, run, name, **options):
-    """`(run, version path)`: the run saved and exported once per session (`built_once`), reloaded."""
-
-    def build(folder):
-        run.save(folder / "run")
-        export_for_serving(run, folder / name, **options)
-
-    folder = built_once(tmp_path_factory, f"export-{name}", build)
-    return load_run(str(folder / "run")), str(folder / name / "1")
+def _export(tmp_path_factory, make, name):
+    """`(run, version path)`: exported from the `Run` object once a session (`exported_once`), reloaded."""
+    run_dir, path = exported_once(tmp_path_factory, f"export-{name}", make, model=name, from_run_folder=False)
+    return load_run(run_dir), path
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +91,18 @@ def single(tmp_path_factory):
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
     # With the [CLS] vector beside the CNN's features, so that head option is exported too.
-    return _export(tmp_path_factory, make_run(multi_label=True, with_cls_token=True), "tags")
+    return _export(tmp_path_factory, lambda: make_run(multi_label=True, with_cls_token=True), "tags")
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     # keras-hub's default truncation, whose tf-text op old servers lack.
-    return _export(tmp_path_factory, make_run(text_pair=True, truncate="round_robin"), "pairs")
+    return _export(tmp_path_factory, lambda: make_run(text_pair=True, truncate="round_robin"), "pairs")
 
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
-    return _export(tmp_path_factory, make_run(head="seed"), "seed")
+    return _export(tmp_path_factory, lambda: make_run(head="seed"), "seed")
 
 
 @pytest.fixture
@@ -434,7 +430,8 @@ def test_export_refuses_a_taken_version_before_writing(tmp_path):
 
 def test_check_runs_on_a_hidden_staging_directory(single):
     base = os.path.dirname(single[1])
-    checked = json.loads(open(os.path.join(os.path.dirname(base), "checked.json")).read())
+    with open(os.path.join(os.path.dirname(base), "checked.json"), encoding="utf-8") as f:
+        checked = json.load(f)
     [(name, parent, entries_during_check)] = checked
     assert name.startswith(".feedback-tmp-") and parent == str(base)
     assert entries_during_check == [name]  # nothing TF Serving would load
@@ -481,8 +478,8 @@ def compiled(tmp_path_factory):
         run_dir = save_run(make_run(), folder / "run")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            code = main(["export", "--model", run_dir, "--export-dir", str(folder / "compiled"), "--jit-compile"])
-        (folder / "printed.txt").write_text(f"exit code {code}\n{printed.getvalue()}")
+            assert main(["export", "--model", run_dir, "--export-dir", str(folder / "compiled"), "--jit-compile"]) == 0
+        (folder / "printed.txt").write_text(printed.getvalue())
 
     folder = built_once(tmp_path_factory, "export-compiled", build)
     return load_run(str(folder / "run")), str(folder / "compiled" / "1"), (folder / "printed.txt").read_text()
@@ -542,6 +539,5 @@ def test_single_text_lengths_pack_to_each_serving_width(text_pair):
 
 def test_export_command_takes_jit_compile_and_names_the_server_flag(compiled):
     _, path, printed = compiled
-    assert printed.startswith("exit code 0\n")
     assert f"run tensorflow_model_server with: {XLA_SERVING_FLAG}" in printed
     assert read_model_card(path)["jit_compile"] is True

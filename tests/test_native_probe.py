@@ -9,13 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import built_once
 from serving_helpers import PAIRS_A
+from serving_helpers import exported_once
 from serving_helpers import make_run
 
 from benchmarks import native_serving
 from bertcnn_tf.serving.c_api import SavedModelSession
-from bertcnn_tf.serving.export import export_for_serving
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None, reason="no C compiler (cc) on PATH to build the serving probe"
@@ -26,8 +25,7 @@ TEXTS = [text or "?" for text in PAIRS_A] + ["a much longer request " * 6, "déj
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    folder = built_once(tmp_path_factory, "native-probe", lambda folder: export_for_serving(make_run(), folder / "probe"))
-    return str(folder / "probe" / "1")
+    return exported_once(tmp_path_factory, "native-probe", make_run, model="probe", from_run_folder=False)[1]
 
 
 @pytest.mark.parametrize("batch", [1, 3])

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TEXTS
-from conftest import built_once
 from serving_helpers import LABELS
 from serving_helpers import PAIRS_A
 from serving_helpers import PAIRS_B
 from serving_helpers import keras_probabilities
+from serving_helpers import exported_once
 from serving_helpers import make_run
-from serving_helpers import save_run
 from serving_helpers import strings
 from tensorflow_serving.apis import predict_pb2
 
@@ -51,12 +50,7 @@ STEPS = ["path", "model card", "load", "signatures", "ops", "warmup", "rest", "k
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A single-label model: (run folder, published version directory), built once a session."""
-
-    def build(folder):
-        export_for_serving(save_run(make_run(), folder / "run"), folder / "feedback")
-
-    folder = built_once(tmp_path_factory, "served", build)
-    return str(folder / "run"), str(folder / "feedback" / "1")
+    return exported_once(tmp_path_factory, "served", make_run)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +70,11 @@ def served_run(served):
 def pair_served(tmp_path_factory):
     """A multi-label sentence-pair model: (Run, published version directory), built once a session."""
 
-    def build(folder):
-        run = make_run(multi_label=True, text_pair=True)
-        run.save(folder / "run")
-        export_for_serving(run, folder / "pairs")
+    def make():
+        return make_run(multi_label=True, text_pair=True)
 
-    folder = built_once(tmp_path_factory, "pair-served", build)
-    return load_run(str(folder / "run")), str(folder / "pairs" / "1")
+    run_dir, path = exported_once(tmp_path_factory, "pair-served", make, model="pairs", from_run_folder=False)
+    return load_run(run_dir), path
 
 
 @pytest.fixture(scope="module")
